@@ -1,0 +1,40 @@
+#include "test_util.h"
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace akv::test {
+
+namespace {
+bool IsDir(const std::string& p) {
+  struct stat st;
+  return stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+}  // namespace
+
+std::string SharedDir() {
+  if (const char* env = std::getenv("AKV_SHARED"); env && *env) return IsDir(env) ? env : "";
+#ifdef AKV_DEFAULT_SHARED
+  if (IsDir(AKV_DEFAULT_SHARED)) return AKV_DEFAULT_SHARED;
+#endif
+  return "";
+}
+
+std::string ModelPath(const std::string& file_name) { return SharedDir() + "/models/" + file_name; }
+
+std::string ReadFileToString(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<uint8_t> ReadFileBytes(const std::string& path) {
+  std::string s = ReadFileToString(path);
+  return std::vector<uint8_t>(s.begin(), s.end());
+}
+
+}  // namespace akv::test
