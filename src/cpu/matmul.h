@@ -1,0 +1,38 @@
+// Matrix multiplication of GGUF weight matrices with f32 activations, multi-threaded.
+//
+//   y[t * ldy + r] = sum_i W[r, i] * x[t * ldx + i]    for t < n_tokens, r < w.rows
+//
+// W is row-major in its GGUF type (one row = w.cols elements = w.row_bytes bytes); this is
+// ggml's layout for a weight with dims [cols, rows]. Decode (n_tokens == 1) is a GEMV bound by
+// weight bandwidth; prefill is a blocked GEMM. Q8_0/Q4_0 follow llama.cpp: activations are
+// quantized to Q8_0 blocks and multiplied with integer dot products.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/ggml_types.h"
+#include "core/thread_pool.h"
+
+namespace akv {
+
+struct WeightMatrix {
+  GgmlType type = GgmlType::F32;
+  const uint8_t* data = nullptr;
+  int64_t rows = 0;  // output features
+  int64_t cols = 0;  // input features
+  size_t row_bytes = 0;
+};
+
+// Types MatMul computes on directly: F32, F16, BF16, Q8_0, Q4_0.
+bool MatMulSupports(GgmlType type);
+
+void MatMul(const WeightMatrix& w, const float* x, int64_t ldx, int64_t n_tokens, float* y,
+            int64_t ldy, ThreadPool& pool);
+
+// Slow, obviously correct reference (dequantize the row, double accumulation; Q8_0/Q4_0 also
+// quantize x to Q8_0 first, as MatMul does). For tests.
+void MatMulReference(const WeightMatrix& w, const float* x, int64_t ldx, int64_t n_tokens,
+                     float* y, int64_t ldy);
+
+}  // namespace akv
