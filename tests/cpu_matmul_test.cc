@@ -1,0 +1,137 @@
+// MatMul vs MatMulReference on random inputs, over shapes that are not multiples of the tile
+// sizes, token counts on both sides of the GEMV/GEMM switch, every type and 1 or 2 threads.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "cpu/matmul.h"
+#include "cpu/quants.h"
+
+namespace akv {
+namespace {
+
+std::vector<float> RandomFloats(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v) {
+    x = dist(rng);
+    if (x == 0.0f) x = 0.5f;
+  }
+  return v;
+}
+
+// Row-major weight matrix of `type` holding random values.
+struct TestWeights {
+  std::vector<uint8_t> bytes;
+  WeightMatrix w;
+};
+
+TestWeights MakeWeights(GgmlType type, int64_t rows, int64_t cols, uint32_t seed) {
+  TestWeights tw;
+  const size_t row_bytes = RowBytes(type, cols);
+  tw.bytes.resize(row_bytes * size_t(rows));
+  auto values = RandomFloats(rows * cols, seed);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* src = values.data() + r * cols;
+    uint8_t* dst = tw.bytes.data() + size_t(r) * row_bytes;
+    switch (type) {
+      case GgmlType::F32: std::memcpy(dst, src, row_bytes); break;
+      case GgmlType::F16:
+        for (int64_t i = 0; i < cols; ++i) reinterpret_cast<f16_t*>(dst)[i] = F32ToF16(src[i]);
+        break;
+      case GgmlType::BF16:
+        for (int64_t i = 0; i < cols; ++i) reinterpret_cast<bf16_t*>(dst)[i] = F32ToBF16(src[i]);
+        break;
+      case GgmlType::Q8_0: QuantizeRowQ8_0(src, reinterpret_cast<BlockQ8_0*>(dst), cols); break;
+      case GgmlType::Q4_0: QuantizeRowQ4_0(src, reinterpret_cast<BlockQ4_0*>(dst), cols); break;
+      default: ADD_FAILURE() << "unexpected type";
+    }
+  }
+  tw.w = WeightMatrix{type, tw.bytes.data(), rows, cols, row_bytes};
+  return tw;
+}
+
+// max |y - ref| / (rms(ref) + eps) over all outputs.
+double NormalisedError(const std::vector<float>& y, const std::vector<float>& ref) {
+  double ss = 0, mx = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    ss += double(ref[i]) * ref[i];
+    mx = std::max(mx, std::fabs(double(y[i]) - ref[i]));
+  }
+  return mx / (std::sqrt(ss / double(ref.size())) + 1e-12);
+}
+
+void CheckShape(GgmlType type, int64_t rows, int64_t cols, int64_t n_tokens, ThreadPool& pool,
+                double tol) {
+  SCOPED_TRACE(testing::Message() << TypeName(type) << " rows=" << rows << " cols=" << cols
+                                  << " n_tokens=" << n_tokens << " threads=" << pool.size());
+  TestWeights tw = MakeWeights(type, rows, cols, uint32_t(rows * 131 + cols * 7 + n_tokens));
+  // Strided activations and outputs, to catch code that assumes ldx == cols or ldy == rows.
+  const int64_t ldx = cols + 5, ldy = rows + 3;
+  auto x = RandomFloats(n_tokens * ldx, uint32_t(n_tokens + 99));
+  const float sentinel = 12345.0f;
+  std::vector<float> y(size_t(n_tokens * ldy), sentinel), ref(size_t(n_tokens * ldy), sentinel);
+  MatMul(tw.w, x.data(), ldx, n_tokens, y.data(), ldy, pool);
+  MatMulReference(tw.w, x.data(), ldx, n_tokens, ref.data(), ldy);
+  std::vector<float> yv, rv;
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    for (int64_t r = 0; r < ldy; ++r) {
+      const size_t i = size_t(t * ldy + r);
+      if (r >= rows) {
+        ASSERT_EQ(y[i], sentinel) << "wrote past the row count at token " << t;
+        continue;
+      }
+      ASSERT_TRUE(std::isfinite(y[i])) << "token " << t << " row " << r;
+      yv.push_back(y[i]);
+      rv.push_back(ref[i]);
+    }
+  }
+  EXPECT_LT(NormalisedError(yv, rv), tol);
+}
+
+class CpuMatMulTest : public testing::TestWithParam<GgmlType> {};
+
+TEST_P(CpuMatMulTest, MatchesReference) {
+  const GgmlType type = GetParam();
+  const bool quant = type == GgmlType::Q8_0 || type == GgmlType::Q4_0;
+  // Quantized types compare integer sums against double sums of the same integers; only the
+  // float rounding of block scales and partial sums differs.
+  const double tol = quant ? 2e-4 : 1e-4;
+  std::vector<int64_t> cols_list = {32, 96, 384, 1056};
+  if (!quant) cols_list.insert(cols_list.end(), {1, 17, 67, 403});
+  const int64_t rows_list[] = {1, 3, 16, 37, 130};
+  const int64_t tokens_list[] = {1, 2, 3, 7, 16, 33, 100};
+  for (int threads : {1, 2}) {
+    ThreadPool pool(threads);
+    for (int64_t cols : cols_list)
+      for (int64_t rows : rows_list)
+        for (int64_t n_tokens : tokens_list) {
+          if (rows * cols * n_tokens > 6'000'000) continue;  // keep the reference quick
+          CheckShape(type, rows, cols, n_tokens, pool, tol);
+        }
+    // The model's shapes, at a few token counts.
+    for (auto [rows, cols] : {std::pair<int64_t, int64_t>{384, 384}, {128, 384}, {1024, 384},
+                              {384, 1024}})
+      for (int64_t n_tokens : {1, 8, 67}) CheckShape(type, rows, cols, n_tokens, pool, tol);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTypes, CpuMatMulTest,
+                         testing::Values(GgmlType::F32, GgmlType::F16, GgmlType::BF16,
+                                         GgmlType::Q8_0, GgmlType::Q4_0),
+                         [](const testing::TestParamInfo<GgmlType>& info) {
+                           return std::string(TypeName(info.param));
+                         });
+
+TEST(CpuMatMul, Supports) {
+  for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0})
+    EXPECT_TRUE(MatMulSupports(t)) << TypeName(t);
+  for (GgmlType t : {GgmlType::Q4_1, GgmlType::Q4_K, GgmlType::Q6_K})
+    EXPECT_FALSE(MatMulSupports(t)) << TypeName(t);
+}
+
+}  // namespace
+}  // namespace akv
