@@ -1,0 +1,30 @@
+// What a KV cache holds, per tier: returned by Session::cache_stats() and in generation results.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace akv {
+
+// Token and byte counts, summed over layers and KV heads (one "token" is one token of one layer
+// and KV head; divide by n_layer * n_head_kv for per-sequence counts).
+struct TierCount {
+  int64_t tokens = 0;
+  int64_t bytes = 0;
+};
+
+struct CacheStats {
+  TierCount hot, warm, cold;
+  int64_t evicted = 0;
+  int64_t promotions = 0;
+  int64_t demotions = 0;
+  int64_t n_positions = 0;  // tokens appended to the sequence so far
+  int n_layer = 0, n_head_kv = 0;
+  // Average stored bits per K/V element, counting scales, zeros and summaries.
+  double bits_per_value = 0;
+  std::vector<TierCount> hot_per_layer, warm_per_layer, cold_per_layer;
+
+  int64_t total_bytes() const { return hot.bytes + warm.bytes + cold.bytes; }
+};
+
+}  // namespace akv

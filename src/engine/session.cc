@@ -1,0 +1,181 @@
+#include <algorithm>
+#include <chrono>
+#include <numeric>
+
+#include "akv/akv.hpp"
+#include "engine/sampler.h"
+#include "engine/utf8.h"
+#include "kv/kv_cache.h"
+#include "model/model.h"
+
+namespace akv {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double MsSince(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+// Length of the longest suffix of `text` that is a proper prefix of some stop string: that
+// much must be held back from the stream until we know whether a stop string follows.
+size_t PartialStopSuffix(const std::string& text, size_t from, const std::vector<std::string>& stops) {
+  size_t best = 0;
+  for (const std::string& s : stops) {
+    for (size_t k = std::min(s.size() - 1, text.size() - from); k > best; --k) {
+      if (text.compare(text.size() - k, k, s, 0, k) == 0) {
+        best = k;
+        break;
+      }
+    }
+  }
+  return best;
+}
+}  // namespace
+
+struct Session::Scratch {
+  ForwardScratch forward;
+};
+
+Session::Session(Engine* engine, int64_t n_ctx, std::unique_ptr<KvCache> cache)
+    : engine_(engine), n_ctx_(n_ctx), cache_(std::move(cache)), scratch_(std::make_unique<Scratch>()) {}
+
+Session::~Session() = default;
+
+void Session::Reset() {
+  cache_->Clear();
+  history_.clear();
+  logits_.clear();
+}
+
+CacheStats Session::cache_stats() const { return cache_->Stats(); }
+
+std::span<const float> Session::last_logits() const { return logits_; }
+
+Status Session::Prefill(std::span<const int32_t> tokens, float* all_logits) {
+  if (tokens.empty()) return InvalidArgument("no tokens to process");
+  if (n_past() + static_cast<int64_t>(tokens.size()) > n_ctx_)
+    return OutOfRange("prompt of " + std::to_string(tokens.size()) + " tokens (+" + std::to_string(n_past()) +
+                      " already in the context) does not fit the context of " + std::to_string(n_ctx_) +
+                      " tokens (raise it with -c/--ctx)");
+  const Model& model = engine_->model();
+  const int n_vocab = model.config().n_vocab;
+  std::vector<int32_t> positions(tokens.size());
+  std::iota(positions.begin(), positions.end(), static_cast<int32_t>(n_past()));
+  logits_.resize(n_vocab);
+  AKV_RETURN_IF_ERROR(model.Forward(tokens.data(), positions.data(), static_cast<int64_t>(tokens.size()), *cache_,
+                                    engine_->pool(), scratch_->forward, all_logits ? all_logits : logits_.data(),
+                                    all_logits != nullptr));
+  if (all_logits)
+    std::copy_n(all_logits + (tokens.size() - 1) * n_vocab, n_vocab, logits_.begin());
+  history_.insert(history_.end(), tokens.begin(), tokens.end());
+  return Status::Ok();
+}
+
+Status Session::Decode(int32_t token) { return Prefill(std::span<const int32_t>(&token, 1)); }
+
+StatusOr<int32_t> Session::Sample(const SamplingParams& params) {
+  if (logits_.empty()) return InvalidArgument("nothing to sample from: prefill a prompt first");
+  AKV_RETURN_IF_ERROR(Sampler::Validate(params));
+  if (!sampler_ || sampler_seed_ != params.seed) {
+    sampler_ = std::make_unique<Sampler>(params.seed);
+    sampler_seed_ = params.seed;
+  }
+  return sampler_->Sample(logits_, params, history_);
+}
+
+StatusOr<GenerationResult> Session::Generate(const std::string& prompt, const GenerateOptions& options) {
+  return Run(prompt, options, nullptr);
+}
+
+StatusOr<GenerationResult> Session::Stream(const std::string& prompt, const GenerateOptions& options,
+                                           const std::function<bool(const TokenEvent&)>& on_token) {
+  return Run(prompt, options, &on_token);
+}
+
+StatusOr<GenerationResult> Session::Run(const std::string& prompt, const GenerateOptions& options,
+                                        const std::function<bool(const TokenEvent&)>* on_token) {
+  if (options.max_tokens < 0) return InvalidArgument("max_tokens must be >= 0");
+  AKV_RETURN_IF_ERROR(Sampler::Validate(options.sampling));
+  for (const auto& s : options.stop)
+    if (s.empty()) return InvalidArgument("empty stop string");
+  const Engine& eng = *engine_;
+  std::vector<int32_t> prompt_tokens = eng.Tokenize(prompt, options.add_special && n_past() == 0);
+  if (prompt_tokens.empty()) return InvalidArgument("the prompt is empty");
+
+  GenerationResult res;
+  res.stats.n_prompt = static_cast<int>(prompt_tokens.size());
+  // Each sampled token is decoded before the next one is sampled; the last is not decoded.
+  const int64_t room = n_ctx_ - n_past() - static_cast<int64_t>(prompt_tokens.size());
+  if (room < 0) {
+    return OutOfRange("prompt of " + std::to_string(prompt_tokens.size()) + " tokens does not fit the context of " +
+                      std::to_string(n_ctx_) + " tokens" + (n_past() ? " (with " + std::to_string(n_past()) + " already used)" : "") +
+                      "; raise it with -c/--ctx");
+  }
+  const int max_tokens = static_cast<int>(std::min<int64_t>(options.max_tokens, room + 1));
+
+  const auto t0 = Clock::now();
+  AKV_RETURN_IF_ERROR(Prefill(prompt_tokens));
+  res.stats.prefill_ms = MsSince(t0);
+
+  std::string text;     // all generated text so far
+  size_t emitted = 0;   // bytes of `text` already released to the caller
+  res.finish_reason = "length";
+  Clock::time_point t_decode;
+  CacheStats stats_now;
+  for (int i = 0; i < max_tokens; ++i) {
+    if (i > 0) {
+      AKV_RETURN_IF_ERROR(Decode(res.tokens.back()));
+    }
+    AKV_ASSIGN_OR_RETURN(int32_t tok, Sample(options.sampling));
+    if (i == 0) {
+      res.stats.ttft_ms = MsSince(t0);
+      t_decode = Clock::now();
+    }
+    res.tokens.push_back(tok);
+    res.stats.n_generated = i + 1;
+    if (options.stop_at_eos && eng.IsEndOfGeneration(tok)) {
+      res.finish_reason = "stop";
+      break;
+    }
+    text += eng.TokenPiece(tok);
+    // Stop strings: the stream holds back any suffix that could start one, so a match always
+    // begins at or after `emitted`.
+    size_t stop_at = std::string::npos;
+    for (const std::string& s : options.stop) stop_at = std::min(stop_at, text.find(s, emitted));
+    const bool stopped = stop_at != std::string::npos;
+    if (stopped) text.resize(stop_at);
+    size_t release_end = stopped ? text.size() : text.size() - PartialStopSuffix(text, emitted, options.stop);
+    release_end = emitted + CompleteUtf8Prefix(std::string_view(text).substr(emitted, release_end - emitted));
+    if (on_token) {
+      TokenEvent ev;
+      ev.token = tok;
+      ev.index = i;
+      ev.piece = text.substr(emitted, release_end - emitted);
+      stats_now = cache_->Stats();
+      ev.cache = &stats_now;
+      emitted = release_end;
+      if (!(*on_token)(ev)) {
+        res.finish_reason = "cancelled";
+        break;
+      }
+    }
+    if (stopped) {
+      res.finish_reason = "stop";
+      break;
+    }
+  }
+  if (res.stats.n_generated > 0) res.stats.decode_ms = MsSince(t_decode);
+  // Release whatever the stream held back (an incomplete character or partial stop match).
+  if (on_token && emitted < text.size() && res.finish_reason != "cancelled") {
+    TokenEvent ev;
+    ev.token = res.tokens.empty() ? -1 : res.tokens.back();
+    ev.index = res.stats.n_generated;
+    ev.piece = text.substr(emitted);
+    (*on_token)(ev);
+  }
+  res.text = text;
+  res.stats.cache = cache_->Stats();
+  return res;
+}
+
+}  // namespace akv

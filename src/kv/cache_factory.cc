@@ -1,0 +1,17 @@
+#include "kv/cache_factory.h"
+
+#include "kv/full_cache.h"
+
+namespace akv {
+
+StatusOr<std::unique_ptr<KvCache>> MakeKvCache(const std::string& spec, const KvShape& shape, int64_t n_ctx) {
+  if (n_ctx <= 0) return InvalidArgument("context size must be positive, got " + std::to_string(n_ctx));
+  const std::string name = spec.substr(0, spec.find_first_of(":,"));
+  if (name == "full") {
+    if (name != spec) return InvalidArgument("cache 'full' takes no options (got '" + spec + "')");
+    return std::unique_ptr<KvCache>(new FullCache(shape, n_ctx));
+  }
+  return InvalidArgument("unknown KV cache '" + name + "' (available: full)");
+}
+
+}  // namespace akv

@@ -1,0 +1,53 @@
+// The KV cache interface the model runs against. A cache stores, per layer and KV head, the
+// keys (after RoPE) and values of past tokens, and computes attention over what it stores, so
+// each implementation (full f16, tiered AKV, baselines) can use its own storage and kernels.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "akv/cache_stats.h"
+#include "core/status.h"
+#include "core/thread_pool.h"
+
+namespace akv {
+
+struct KvShape {
+  int n_layer = 0;
+  int n_head_kv = 0;
+  int head_dim = 0;
+  int n_q_per_kv = 1;  // query heads per KV head (GQA)
+};
+
+class KvCache {
+ public:
+  virtual ~KvCache() = default;
+  virtual std::string name() const = 0;
+  const KvShape& shape() const { return shape_; }
+
+  // Stores n new tokens of `layer`: k, v [n, n_head_kv, head_dim], keys already rotated;
+  // token t has position positions[t]. Fails when the cache is full.
+  virtual Status Append(int layer, const float* k, const float* v, const int32_t* positions, int64_t n) = 0;
+
+  // Causal attention of q [n_q, n_head_kv * n_q_per_kv, head_dim] (rotated; query t at
+  // positions[t]) over the stored tokens of `layer` whose position is <= the query's, with
+  // scale 1/sqrt(head_dim). Writes out [n_q, n_head, head_dim].
+  virtual void Attend(int layer, const float* q, const int32_t* positions, int64_t n_q, float* out,
+                      ThreadPool& pool) = 0;
+
+  // Called once after every layer of a forward step has appended and attended; policies that
+  // move tokens between tiers do it here.
+  virtual void EndStep() {}
+
+  virtual int64_t n_positions() const = 0;  // tokens appended (per layer)
+  virtual int64_t capacity() const = 0;     // most tokens that can be appended
+  virtual void Clear() = 0;
+  virtual CacheStats Stats() const = 0;
+
+ protected:
+  explicit KvCache(const KvShape& shape) : shape_(shape) {}
+  KvShape shape_;
+};
+
+}  // namespace akv

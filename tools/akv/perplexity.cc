@@ -1,0 +1,76 @@
+// akv perplexity: llama.cpp-convention perplexity of a text file.
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "common.h"
+#include "eval/perplexity.h"
+
+namespace akv::cli {
+
+namespace {
+
+struct PplFlags {
+  ModelFlags model;
+  std::string file;
+  int chunks = -1;
+  std::string json;
+};
+
+int Run(const PplFlags& f) {
+  std::ifstream in(f.file, std::ios::binary);
+  if (!in) return ReportError(NotFound("cannot read text file '" + f.file + "'"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto engine = f.model.LoadEngine();
+  if (!engine) return 1;
+  PerplexityOptions o;
+  o.n_ctx = f.model.ctx > 0 ? f.model.ctx : 2048;
+  o.n_chunks = f.chunks;
+  o.cache = f.model.cache;
+  const bool tty = isatty(STDERR_FILENO);
+  o.progress = [&](int done, int total, double ppl) {
+    const int width = 30, filled = width * done / total;
+    std::fprintf(stderr, "%s[%.*s%*s] %d/%d chunks, ppl %.4f%s", tty ? "\r" : "", filled,
+                 "##############################", width - filled, "", done, total, ppl, tty ? "" : "\n");
+    std::fflush(stderr);
+  };
+  std::fprintf(stderr, "akv: perplexity of %s, ctx %d, cache %s, %d threads\n", f.file.c_str(), o.n_ctx,
+               o.cache.c_str(), engine->n_threads());
+  auto r = ComputePerplexity(*engine, ss.str(), o);
+  if (tty) std::fputc('\n', stderr);
+  if (!r.ok()) return ReportError(r.status());
+  std::printf("PPL = %.4f +/- %.4f (mean NLL %.5f over %lld tokens, %d chunks of %d; %.0f tok/s)\n", r->ppl,
+              r->ppl * r->nll_stderr, r->mean_nll, static_cast<long long>(r->n_scored), r->n_chunks, o.n_ctx,
+              r->tokens_per_s);
+  if (o.cache != "full")
+    std::printf("cache: %s\n", TierSummary(r->cache).c_str());
+  if (!f.json.empty()) {
+    std::ofstream out(f.json);
+    out << "{\"model\":\"" << f.model.model << "\",\"file\":\"" << f.file << "\",\"ctx\":" << o.n_ctx
+        << ",\"chunks\":" << r->n_chunks << ",\"cache\":\"" << o.cache << "\",\"ppl\":" << r->ppl
+        << ",\"mean_nll\":" << r->mean_nll << ",\"n_scored\":" << r->n_scored
+        << ",\"bits_per_value\":" << r->cache.bits_per_value << "}\n";
+    if (!out) return ReportError(IoError("cannot write '" + f.json + "'"));
+  }
+  return 0;
+}
+
+}  // namespace
+
+void RegisterPerplexity(CLI::App& app) {
+  auto f = std::make_shared<PplFlags>();
+  CLI::App* sub = app.add_subcommand("perplexity", "Perplexity of a text file (llama.cpp convention: chunks of --ctx, second half scored)");
+  f->model.AddTo(sub);
+  sub->add_option("-f,--file", f->file, "Text file")->required();
+  sub->add_option("--chunks", f->chunks, "Chunks to evaluate (default: all)");
+  sub->add_option("--json", f->json, "Also write the result as JSON to this file");
+  sub->callback([f] {
+    int rc = Run(*f);
+    if (rc != 0) throw CLI::RuntimeError(rc);
+  });
+}
+
+}  // namespace akv::cli
