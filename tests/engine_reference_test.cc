@@ -73,6 +73,8 @@ TEST_P(ReferenceTest, LogitsMatchLlamaCpp) {
       norm += ref[v] * ref[v];
     }
     EXPECT_LE(std::sqrt(err / norm), 1e-2) << "last-position logits, prompt of " << n << " tokens";
+    std::printf("  %-24s %5d tokens: top-1 %.4f  dNLL %+.5f  logits rel-L2 %.5f\n", GetParam().c_str(), n,
+                double(top1_equal) / n, mean_nll - row["mean_nll"].get<double>(), std::sqrt(err / norm));
   }
 }
 
