@@ -1,72 +1,112 @@
-// MatMul, first portable version: rows split over the pool; each row converted to f32 (float
-// types) or kept as integer blocks (Q8_0/Q4_0 against Q8_0-quantized activations).
+// MatMul: picks a kernel (GEMV for few tokens, packed GEMM for many; float or integer) and
+// splits the work over the thread pool in whole 32-row panels (and token ranges when a matrix
+// has too few panels to keep every thread busy).
 #include "cpu/matmul.h"
 
 #include <algorithm>
 #include <cassert>
-#include <vector>
 
+#include "cpu/matmul_internal.h"
 #include "cpu/quants.h"
-#include "cpu/vec_ops.h"
 
 namespace akv {
 namespace {
 
-float DotQ8Q8(const BlockQ8_0* w, const BlockQ8_0* x, int64_t nb) {
-  float acc = 0.0f;
-  for (int64_t b = 0; b < nb; ++b) {
-    int32_t s = 0;
-    for (int j = 0; j < kQK; ++j) s += int32_t(w[b].qs[j]) * int32_t(x[b].qs[j]);
-    acc += F16ToF32(w[b].d) * F16ToF32(x[b].d) * float(s);
+using cpu_internal::QuantizedActivations;
+
+constexpr int64_t kPanelRows = 32;  // GEMM panel height; row tasks are multiples of it
+// Below this many tokens the GEMV kernels (weights streamed once per 4 tokens, no packing)
+// beat packing a panel; measured with bench/cpu_matmul_bench.
+constexpr int64_t kFloatGemmMinTokens = 8;
+constexpr int64_t kQuantGemmMinTokens = 8;
+// A task should be worth a few microseconds so the pool's dispatch (~1 us) is amortised.
+constexpr int64_t kMinTaskMacs = 96 * 1024;
+constexpr int64_t kTasksPerThread = 4;  // dynamic claiming evens out uneven tasks
+constexpr int64_t kMinTokensPerChunk = 24;
+
+int64_t RoundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+struct Split {
+  int64_t rows_per_task;
+  int64_t row_tasks;
+  int64_t tokens_per_task;
+  int64_t token_tasks;
+};
+
+Split PlanSplit(int64_t rows, int64_t cols, int64_t n_tokens, int threads) {
+  Split s{rows, 1, n_tokens, 1};
+  if (threads <= 1) return s;
+  const int64_t macs_per_row = std::max<int64_t>(1, cols * n_tokens);
+  int64_t per = RoundUp((rows + threads * kTasksPerThread - 1) / (threads * kTasksPerThread),
+                        kPanelRows);
+  per = std::max(per, RoundUp((kMinTaskMacs + macs_per_row - 1) / macs_per_row, kPanelRows));
+  s.rows_per_task = per;
+  s.row_tasks = (rows + per - 1) / per;
+  // Too few row tasks for the threads: also split the tokens (each chunk repacks its panels).
+  if (s.row_tasks < 2 * threads && n_tokens >= 2 * kMinTokensPerChunk) {
+    const int64_t want = (2 * threads + s.row_tasks - 1) / s.row_tasks;
+    s.token_tasks = std::min(want, n_tokens / kMinTokensPerChunk);
+    s.tokens_per_task = (n_tokens + s.token_tasks - 1) / s.token_tasks;
+    s.token_tasks = (n_tokens + s.tokens_per_task - 1) / s.tokens_per_task;
   }
-  return acc;
+  return s;
 }
 
-float DotQ4Q8(const BlockQ4_0* w, const BlockQ8_0* x, int64_t nb) {
-  float acc = 0.0f;
-  for (int64_t b = 0; b < nb; ++b) {
-    int32_t s = 0;
-    for (int j = 0; j < kQK / 2; ++j) {
-      s += ((w[b].qs[j] & 0x0F) - 8) * int32_t(x[b].qs[j]);
-      s += ((w[b].qs[j] >> 4) - 8) * int32_t(x[b].qs[j + kQK / 2]);
-    }
-    acc += F16ToF32(w[b].d) * F16ToF32(x[b].d) * float(s);
-  }
-  return acc;
+// Calls fn(r0, r1, t0, t1) over the split, in parallel.
+template <typename Fn>
+void RunSplit(const Split& s, int64_t rows, int64_t n_tokens, ThreadPool& pool, const Fn& fn) {
+  const int64_t n_tasks = s.row_tasks * s.token_tasks;
+  pool.ParallelFor(n_tasks, [&](int64_t task, int) {
+    const int64_t rt = task % s.row_tasks, tt = task / s.row_tasks;
+    const int64_t r0 = rt * s.rows_per_task, r1 = std::min(rows, r0 + s.rows_per_task);
+    const int64_t t0 = tt * s.tokens_per_task, t1 = std::min(n_tokens, t0 + s.tokens_per_task);
+    fn(r0, r1, t0, t1);
+  });
 }
 
-constexpr int64_t kRowsPerTask = 16;
+// Activation buffers of the calling thread, reused across calls.
+thread_local QuantizedActivations tls_xq;
 
 }  // namespace
 
 void MatMul(const WeightMatrix& w, const float* x, int64_t ldx, int64_t n_tokens, float* y,
             int64_t ldy, ThreadPool& pool) {
   assert(MatMulSupports(w.type));
-  const int64_t k = w.cols;
-  const int64_t n_tasks = (w.rows + kRowsPerTask - 1) / kRowsPerTask;
+  if (n_tokens <= 0 || w.rows <= 0) return;
+  const Split split = PlanSplit(w.rows, w.cols, n_tokens, pool.size());
+
   if (w.type == GgmlType::Q8_0 || w.type == GgmlType::Q4_0) {
-    const int64_t nb = k / kQK;
-    std::vector<BlockQ8_0> xq(static_cast<size_t>(n_tokens * nb));
-    for (int64_t t = 0; t < n_tokens; ++t) QuantizeRowQ8_0(x + t * ldx, xq.data() + t * nb, k);
-    pool.ParallelFor(n_tasks, [&](int64_t task, int) {
-      const int64_t r1 = std::min(w.rows, (task + 1) * kRowsPerTask);
-      for (int64_t r = task * kRowsPerTask; r < r1; ++r) {
-        const void* row = w.data + r * w.row_bytes;
-        for (int64_t t = 0; t < n_tokens; ++t) {
-          y[t * ldy + r] = w.type == GgmlType::Q8_0
-                               ? DotQ8Q8(static_cast<const BlockQ8_0*>(row), xq.data() + t * nb, nb)
-                               : DotQ4Q8(static_cast<const BlockQ4_0*>(row), xq.data() + t * nb, nb);
-        }
+    assert(w.cols % kQK == 0);
+    QuantizedActivations& xq = tls_xq;
+    xq.Prepare(n_tokens, w.cols, w.type);
+    if (n_tokens >= 16 && pool.size() > 1) {
+      const int64_t chunk = 8;
+      pool.ParallelFor((n_tokens + chunk - 1) / chunk, [&](int64_t task, int) {
+        cpu_internal::QuantizeActivations(x, ldx, task * chunk,
+                                          std::min(n_tokens, (task + 1) * chunk), &xq);
+      });
+    } else {
+      cpu_internal::QuantizeActivations(x, ldx, 0, n_tokens, &xq);
+    }
+    const bool gemm = n_tokens >= kQuantGemmMinTokens;
+    RunSplit(split, w.rows, n_tokens, pool, [&](int64_t r0, int64_t r1, int64_t t0, int64_t t1) {
+      if (gemm) {
+        cpu_internal::QuantGemmRows(w, xq, t0, t1, y, ldy, r0, r1);
+      } else {
+        cpu_internal::QuantGemvRows(w, xq, t0, t1, y, ldy, r0, r1);
       }
     });
     return;
   }
-  pool.ParallelFor(n_tasks, [&](int64_t task, int) {
-    std::vector<float> row(static_cast<size_t>(k));
-    const int64_t r1 = std::min(w.rows, (task + 1) * kRowsPerTask);
-    for (int64_t r = task * kRowsPerTask; r < r1; ++r) {
-      DequantizeRow(w.type, w.data + r * w.row_bytes, row.data(), k);
-      for (int64_t t = 0; t < n_tokens; ++t) y[t * ldy + r] = Dot(row.data(), x + t * ldx, k);
+
+  const bool gemm = n_tokens >= kFloatGemmMinTokens;
+  RunSplit(split, w.rows, n_tokens, pool, [&](int64_t r0, int64_t r1, int64_t t0, int64_t t1) {
+    const float* xt = x + t0 * ldx;
+    float* yt = y + t0 * ldy;
+    if (gemm) {
+      cpu_internal::FloatGemmRows(w, xt, ldx, t1 - t0, yt, ldy, r0, r1);
+    } else {
+      cpu_internal::FloatGemvRows(w, xt, ldx, t1 - t0, yt, ldy, r0, r1);
     }
   });
 }

@@ -1,0 +1,138 @@
+// MatMul throughput on the shapes of akv-tiny-llama-25m (d_model 384, 2 kv heads x 64, ffn 1024,
+// vocab 32000), for F16, Q8_0 and Q4_0 weights, decode (1 token) and prefill (512 tokens).
+//
+//   BM_MatMul/<type>/<rows>/<cols>/<n_tokens>/<threads>: one matrix, reused (so it stays in
+//     cache when it fits: an upper bound for decode).
+//   BM_Layers/<type>/<n_tokens>/<threads>: every matmul of one forward pass over distinct
+//     weights (8 layers x {q,k,v,o,gate,up,down}, plus the 32000 x 384 output for the last token),
+//     as the model runs them: decode is then bound by streaming 26-50 MB of weights.
+//
+// Reports GFLOP/s (2 flops per multiply-add) and, for BM_Layers, tokens/s.
+#include <benchmark/benchmark.h>
+
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "cpu/matmul.h"
+#include "cpu/quants.h"
+
+namespace akv {
+namespace {
+
+const GgmlType kTypes[] = {GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::F32,
+                           GgmlType::BF16};
+
+struct OwnedWeights {
+  std::vector<uint8_t> bytes;
+  WeightMatrix w;
+};
+
+OwnedWeights MakeWeights(GgmlType type, int64_t rows, int64_t cols, uint32_t seed) {
+  OwnedWeights o;
+  const size_t row_bytes = RowBytes(type, cols);
+  o.bytes.resize(row_bytes * size_t(rows));
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 0.05f);
+  std::vector<float> row(static_cast<size_t>(cols));
+  for (int64_t r = 0; r < rows; ++r) {
+    for (float& v : row) v = dist(rng);
+    uint8_t* dst = o.bytes.data() + size_t(r) * row_bytes;
+    switch (type) {
+      case GgmlType::F32: std::memcpy(dst, row.data(), row_bytes); break;
+      case GgmlType::F16:
+        for (int64_t i = 0; i < cols; ++i) reinterpret_cast<f16_t*>(dst)[i] = F32ToF16(row[i]);
+        break;
+      case GgmlType::BF16:
+        for (int64_t i = 0; i < cols; ++i) reinterpret_cast<bf16_t*>(dst)[i] = F32ToBF16(row[i]);
+        break;
+      case GgmlType::Q8_0: QuantizeRowQ8_0(row.data(), reinterpret_cast<BlockQ8_0*>(dst), cols); break;
+      case GgmlType::Q4_0: QuantizeRowQ4_0(row.data(), reinterpret_cast<BlockQ4_0*>(dst), cols); break;
+      default: break;
+    }
+  }
+  o.w = WeightMatrix{type, o.bytes.data(), rows, cols, row_bytes};
+  return o;
+}
+
+std::vector<float> RandomActivations(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+void BM_MatMul(benchmark::State& state) {
+  const GgmlType type = kTypes[state.range(0)];
+  const int64_t rows = state.range(1), cols = state.range(2), n_tokens = state.range(3);
+  ThreadPool pool(static_cast<int>(state.range(4)));
+  OwnedWeights ow = MakeWeights(type, rows, cols, 1);
+  auto x = RandomActivations(n_tokens * cols, 2);
+  std::vector<float> y(static_cast<size_t>(n_tokens * rows));
+  for (auto _ : state) {
+    MatMul(ow.w, x.data(), cols, n_tokens, y.data(), rows, pool);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetLabel(TypeName(type));
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * double(rows * cols * n_tokens) * 1e-9,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void MatMulArgs(benchmark::internal::Benchmark* b) {
+  const std::pair<int64_t, int64_t> shapes[] = {{384, 384}, {128, 384}, {1024, 384}, {384, 1024},
+                                                {32000, 384}};
+  for (int type : {0, 1, 2})
+    for (auto [rows, cols] : shapes)
+      for (int64_t n_tokens : {1, 512})
+        for (int threads : {1, 2}) {
+          if (rows == 32000 && n_tokens != 1) continue;  // the vocab projection runs on 1 token
+          b->Args({type, rows, cols, n_tokens, threads});
+        }
+  b->ArgNames({"type", "rows", "cols", "tokens", "threads"});
+  b->Unit(benchmark::kMicrosecond);
+}
+BENCHMARK(BM_MatMul)->Apply(MatMulArgs)->UseRealTime();
+
+// One forward pass worth of matmuls over distinct weights.
+void BM_Layers(benchmark::State& state) {
+  const GgmlType type = kTypes[state.range(0)];
+  const int64_t n_tokens = state.range(1);
+  ThreadPool pool(static_cast<int>(state.range(2)));
+  constexpr int kLayers = 8;
+  const int64_t d = 384, kv = 128, ffn = 1024, vocab = 32000;
+  std::vector<OwnedWeights> ws;
+  uint32_t seed = 10;
+  for (int l = 0; l < kLayers; ++l) {
+    for (auto [rows, cols] : {std::pair<int64_t, int64_t>{d, d}, {kv, d}, {kv, d}, {d, d},
+                              {ffn, d}, {ffn, d}, {d, ffn}})
+      ws.push_back(MakeWeights(type, rows, cols, seed++));
+  }
+  OwnedWeights out = MakeWeights(type, vocab, d, seed++);
+  auto x = RandomActivations(n_tokens * ffn, 3);
+  std::vector<float> y(static_cast<size_t>(n_tokens * ffn)), logits(static_cast<size_t>(vocab));
+  double macs = 0;
+  for (const auto& o : ws) macs += double(o.w.rows * o.w.cols);
+  macs = macs * double(n_tokens) + double(vocab * d);
+  for (auto _ : state) {
+    for (const auto& o : ws) MatMul(o.w, x.data(), o.w.cols, n_tokens, y.data(), o.w.rows, pool);
+    MatMul(out.w, x.data() + (n_tokens - 1) * d, d, 1, logits.data(), vocab, pool);
+    benchmark::DoNotOptimize(logits.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetLabel(TypeName(type));
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * macs * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["tok/s"] =
+      benchmark::Counter(double(n_tokens), benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_Layers)
+    ->ArgsProduct({{0, 1, 2}, {1, 512}, {1, 2}})
+    ->ArgNames({"type", "tokens", "threads"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+}  // namespace
+}  // namespace akv

@@ -1,0 +1,346 @@
+// Q8_0 / Q4_0 weight matmul kernels against Q8_0-quantized activations (llama.cpp's scheme).
+//
+// The integer dot products use AVX-512 VNNI (vpdpbusd: unsigned bytes x signed bytes, 4 products
+// summed into each int32 lane) when the CPU has it (Highway target AVX3_DL); other targets run
+// portable integer loops. vpdpbusd needs one operand unsigned, so weights are fed as unsigned
+// bytes — Q8_0 as w + 128 (xor 0x80), Q4_0 as its raw nibble (w + 8) — and the accumulator
+// starts from -bias * sum(x_block) (QuantizedActivations::corr), which makes every block sum
+// exact: sum((w + bias) * x) - bias * sum(x) = sum(w * x).
+//
+// GEMV (<= 4 tokens): lanes run along k; one 512-bit vector holds a pair of blocks (64 weights),
+// 4 rows at a time for independent FMA chains. Per row and pair: 2 loads, an unpack, one
+// vpdpbusd per token, then int32 -> f32 and one FMA with (d_w * d_x) spread over 8 lanes each.
+//
+// GEMM: a panel of 32 rows is repacked (gathers) so that lanes run along rows: for block b and
+// 4-byte group j, vector (b, j, half) holds bytes 4j..4j+3 of rows half*16 .. half*16+15. The
+// micro-kernel keeps 32 rows x 6 tokens of int32 block sums and f32 totals in registers
+// (24 zmm) and broadcasts 4 activation bytes per vpdpbusd: 96 vpdpbusd per block and tile,
+// against 16 weight loads and 36 float ops.
+#include "cpu/simd_targets.h"  // first: target selection
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "cpu/matmul_quant.cc"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/half.h"
+#include "cpu/matmul_internal.h"
+#include "cpu/quants.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace akv::cpu_internal {
+namespace HWY_NAMESPACE {
+
+// ------------------------------------------------------------ portable integer loops
+
+// y for rows [r0, r1), tokens [t0, t1): sum over blocks of d_w * d_x * sum(w * x).
+void GemvPortable(const WeightMatrix& w, const QuantizedActivations& xq, int64_t t0,
+                  int64_t t1, float* y, int64_t ldy, int64_t r0, int64_t r1) {
+  const int64_t nb = xq.n_blocks;
+  const bool q4 = w.type == GgmlType::Q4_0;
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* row = w.data + r * static_cast<int64_t>(w.row_bytes);
+    for (int64_t t = t0; t < t1; ++t) {
+      const int8_t* xs = xq.qs(t);
+      const float* xd = xq.d(t);
+      float acc = 0.0f;
+      for (int64_t b = 0; b < nb; ++b) {
+        const int8_t* xb = xs + b * kQK;
+        int32_t s = 0;
+        float dw;
+        if (q4) {
+          const auto* blk = reinterpret_cast<const BlockQ4_0*>(row) + b;
+          for (int j = 0; j < kQK / 2; ++j) {
+            s += ((blk->qs[j] & 0x0F) - 8) * xb[j];
+            s += ((blk->qs[j] >> 4) - 8) * xb[j + kQK / 2];
+          }
+          dw = F16ToF32(blk->d);
+        } else {
+          const auto* blk = reinterpret_cast<const BlockQ8_0*>(row) + b;
+          for (int j = 0; j < kQK; ++j) s += blk->qs[j] * xb[j];
+          dw = F16ToF32(blk->d);
+        }
+        acc += dw * xd[b] * static_cast<float>(s);
+      }
+      y[t * ldy + r] = acc;
+    }
+  }
+}
+
+#if HWY_TARGET == HWY_AVX3_DL
+// Highway's AVX3_DL target string (1.0.3) names avxvnni but not avx512vnni.
+#define AKV_VNNI __attribute__((target(HWY_TARGET_STR ",avx512vnni")))
+
+bool HasVnni() {
+  static const bool has = __builtin_cpu_supports("avx512vnni");
+  return has;
+}
+
+// Per-row block scales d_w for blocks [g, g + 16) (fewer where masked), as f32.
+AKV_VNNI inline __m512 GatherScales(const uint8_t* first_block, int block_bytes, __mmask16 m) {
+  const __m512i idx = _mm512_mullo_epi32(
+      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+      _mm512_set1_epi32(block_bytes));
+  const __m512i raw = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, first_block, 1);
+  return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(raw));  // low 16 bits of each dword: d
+}
+
+// 64 unsigned weight bytes of blocks b, b+1 in element order (second block zero if absent).
+template <bool kQ4>
+AKV_VNNI inline __m512i LoadPair(const uint8_t* block, bool two) {
+  if constexpr (kQ4) {
+    const auto* blk = reinterpret_cast<const BlockQ4_0*>(block);
+    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[0].qs));
+    const __m128i c = two ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[1].qs))
+                          : _mm_setzero_si128();
+    // [qs_b, qs_b, qs_b1, qs_b1]; shift the odd 128-bit lanes by 4: low nibbles are elements
+    // 0..15 of a block, high nibbles 16..31.
+    const __m512i v = _mm512_permutexvar_epi64(
+        _mm512_setr_epi64(0, 1, 0, 1, 2, 3, 2, 3),
+        _mm512_castsi256_si512(_mm256_inserti128_si256(_mm256_castsi128_si256(a), c, 1)));
+    const __m512i s = _mm512_mask_srli_epi16(v, 0xFF00FF00u, v, 4);
+    return _mm512_and_si512(s, _mm512_set1_epi8(0x0F));
+  } else {
+    const auto* blk = reinterpret_cast<const BlockQ8_0*>(block);
+    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[0].qs));
+    const __m256i c = two ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[1].qs))
+                          : _mm256_setzero_si256();
+    const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(a), c, 1);
+    return _mm512_xor_si512(v, _mm512_set1_epi8(static_cast<char>(0x80)));
+  }
+}
+
+// R rows x T tokens, lanes along k.
+template <int R, int T, bool kQ4>
+AKV_VNNI void GemvTileVnni(const WeightMatrix& w, int64_t r, const QuantizedActivations& xq,
+                           int64_t t, float* y, int64_t ldy) {
+  constexpr int kBlockBytes = kQ4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
+  const int64_t nb = xq.n_blocks;
+  const uint8_t* rows[R];
+  for (int i = 0; i < R; ++i) rows[i] = w.data + (r + i) * static_cast<int64_t>(w.row_bytes);
+  __m512 acc[R][T];
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < T; ++j) acc[i][j] = _mm512_setzero_ps();
+  const __m512i pair_lanes = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  for (int64_t g = 0; g < nb; g += 16) {
+    const int n_in_group = static_cast<int>(std::min<int64_t>(16, nb - g));
+    const __mmask16 m = static_cast<__mmask16>((1u << n_in_group) - 1);
+    __m512 dw[R];
+    for (int i = 0; i < R; ++i) dw[i] = GatherScales(rows[i] + g * kBlockBytes, kBlockBytes, m);
+    for (int p = 0; 2 * p < n_in_group; ++p) {
+      const int64_t b = g + 2 * p;
+      const bool two = b + 1 < nb;
+      const __m512i sel = _mm512_add_epi32(pair_lanes, _mm512_set1_epi32(2 * p));
+      __m512i wv[R];
+      __m512 sw[R];
+      for (int i = 0; i < R; ++i) {
+        wv[i] = LoadPair<kQ4>(rows[i] + b * kBlockBytes, two);
+        sw[i] = _mm512_permutexvar_ps(sel, dw[i]);
+      }
+      for (int j = 0; j < T; ++j) {
+        const __m512i xv = _mm512_loadu_si512(xq.qs(t + j) + b * kQK);
+        const __m512i cv = _mm512_loadu_si512(xq.cpair(t + j) + b * 8);
+        const __m512 dv = _mm512_loadu_ps(xq.dpair(t + j) + b * 8);
+        for (int i = 0; i < R; ++i) {
+          const __m512i sum = _mm512_dpbusd_epi32(cv, wv[i], xv);
+          acc[i][j] =
+              _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(sw[i], dv), acc[i][j]);
+        }
+      }
+    }
+  }
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < T; ++j) y[(t + j) * ldy + r + i] = _mm512_reduce_add_ps(acc[i][j]);
+}
+
+template <int R, bool kQ4>
+AKV_VNNI void GemvRowsVnni(const WeightMatrix& w, int64_t r, const QuantizedActivations& xq,
+                           int64_t t0, int64_t t1, float* y, int64_t ldy) {
+  int64_t t = t0;
+  for (; t + 4 <= t1; t += 4) GemvTileVnni<R, 4, kQ4>(w, r, xq, t, y, ldy);
+  switch (t1 - t) {
+    case 3: GemvTileVnni<R, 3, kQ4>(w, r, xq, t, y, ldy); break;
+    case 2: GemvTileVnni<R, 2, kQ4>(w, r, xq, t, y, ldy); break;
+    case 1: GemvTileVnni<R, 1, kQ4>(w, r, xq, t, y, ldy); break;
+    default: break;
+  }
+}
+
+template <bool kQ4>
+AKV_VNNI void GemvVnni(const WeightMatrix& w, const QuantizedActivations& xq, int64_t t0,
+                       int64_t t1, float* y, int64_t ldy, int64_t r0, int64_t r1) {
+  int64_t r = r0;
+  for (; r + 4 <= r1; r += 4) GemvRowsVnni<4, kQ4>(w, r, xq, t0, t1, y, ldy);
+  for (; r < r1; ++r) GemvRowsVnni<1, kQ4>(w, r, xq, t0, t1, y, ldy);
+}
+
+// ---- GEMM
+
+constexpr int kPanelRows = 32;  // 2 x 16 int32 lanes
+constexpr int kTokTile = 6;     // 2 x 6 int32 + 2 x 6 f32 accumulators = 24 zmm
+
+// Repacks rows [r, r + nr) (nr <= 32) into pw[(b * 8 + j) * 2 + half] (see the file comment)
+// and their scales into dw[b * 2 + half]; rows beyond nr read as zero.
+template <bool kQ4>
+AKV_VNNI void PackPanelVnni(const WeightMatrix& w, int64_t r, int nr, __m512i* pw, __m512* dw) {
+  constexpr int kBlockBytes = kQ4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
+  const int64_t nb = w.cols / kQK;
+  const __m512i idx = _mm512_mullo_epi32(
+      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+      _mm512_set1_epi32(static_cast<int>(w.row_bytes)));
+  const __m512i zero = _mm512_setzero_si512();
+  for (int h = 0; h < 2; ++h) {
+    const int valid = std::clamp(nr - 16 * h, 0, 16);
+    const __mmask16 m = static_cast<__mmask16>((1u << valid) - 1);
+    const uint8_t* base = w.data + (r + 16 * h) * static_cast<int64_t>(w.row_bytes);
+    if (valid == 0) base = w.data;  // never dereferenced (mask is empty)
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* blk = base + b * kBlockBytes;
+      const __m512i d = _mm512_mask_i32gather_epi32(zero, m, idx, blk, 1);
+      dw[b * 2 + h] = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d));
+      __m512i* dst = pw + b * 16 + h;
+      if constexpr (kQ4) {
+        const __m512i low4 = _mm512_set1_epi8(0x0F);
+        for (int j = 0; j < 4; ++j) {
+          const __m512i v = _mm512_mask_i32gather_epi32(zero, m, idx, blk + 2 + 4 * j, 1);
+          dst[j * 2] = _mm512_and_si512(v, low4);
+          dst[(j + 4) * 2] = _mm512_and_si512(_mm512_srli_epi32(v, 4), low4);
+        }
+      } else {
+        const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+        for (int j = 0; j < 8; ++j) {
+          const __m512i v = _mm512_mask_i32gather_epi32(zero, m, idx, blk + 2 + 4 * j, 1);
+          dst[j * 2] = _mm512_xor_si512(v, flip);
+        }
+      }
+    }
+  }
+}
+
+inline int32_t Load4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+template <int T>
+AKV_VNNI void GemmTileVnni(const __m512i* pw, const __m512* dw, int64_t nb,
+                           const QuantizedActivations& xq, int64_t t, float* y, int64_t ldy,
+                           int nr) {
+  const int8_t* xs[T];
+  const float* xd[T];
+  const int32_t* xc[T];
+  for (int j = 0; j < T; ++j) {
+    xs[j] = xq.qs(t + j);
+    xd[j] = xq.d(t + j);
+    xc[j] = xq.corr(t + j);
+  }
+  __m512 fa[T][2];
+  for (int j = 0; j < T; ++j) fa[j][0] = fa[j][1] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    __m512i ai[T][2];
+    for (int j = 0; j < T; ++j) ai[j][0] = ai[j][1] = _mm512_set1_epi32(xc[j][b]);
+    const __m512i* wb = pw + b * 16;
+    for (int g = 0; g < 8; ++g) {
+      const __m512i w0 = _mm512_load_si512(wb + 2 * g);
+      const __m512i w1 = _mm512_load_si512(wb + 2 * g + 1);
+      for (int j = 0; j < T; ++j) {
+        const __m512i xb = _mm512_set1_epi32(Load4(xs[j] + b * kQK + 4 * g));
+        ai[j][0] = _mm512_dpbusd_epi32(ai[j][0], w0, xb);
+        ai[j][1] = _mm512_dpbusd_epi32(ai[j][1], w1, xb);
+      }
+    }
+    const __m512 d0 = dw[b * 2], d1 = dw[b * 2 + 1];
+    for (int j = 0; j < T; ++j) {
+      const __m512 dx = _mm512_set1_ps(xd[j][b]);
+      fa[j][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[j][0]), _mm512_mul_ps(d0, dx), fa[j][0]);
+      fa[j][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[j][1]), _mm512_mul_ps(d1, dx), fa[j][1]);
+    }
+  }
+  const __mmask16 m0 = static_cast<__mmask16>((1u << std::min(nr, 16)) - 1);
+  const __mmask16 m1 = static_cast<__mmask16>((1u << std::clamp(nr - 16, 0, 16)) - 1);
+  for (int j = 0; j < T; ++j) {
+    float* yt = y + (t + j) * ldy;
+    _mm512_mask_storeu_ps(yt, m0, fa[j][0]);
+    _mm512_mask_storeu_ps(yt + 16, m1, fa[j][1]);
+  }
+}
+
+template <int T>
+AKV_VNNI void GemmTileDispatch(int n, const __m512i* pw, const __m512* dw, int64_t nb,
+                               const QuantizedActivations& xq, int64_t t, float* y,
+                               int64_t ldy, int nr) {
+  if constexpr (T > 0) {
+    if (n == T) return GemmTileVnni<T>(pw, dw, nb, xq, t, y, ldy, nr);
+    return GemmTileDispatch<T - 1>(n, pw, dw, nb, xq, t, y, ldy, nr);
+  }
+}
+
+thread_local GrowBuffer<__m512i> tls_pw;
+thread_local GrowBuffer<__m512> tls_dw;
+
+template <bool kQ4>
+AKV_VNNI void GemmVnni(const WeightMatrix& w, const QuantizedActivations& xq, int64_t t0,
+                       int64_t t1, float* y, int64_t ldy, int64_t r0, int64_t r1) {
+  const int64_t nb = xq.n_blocks;
+  __m512i* pw = tls_pw.Get(static_cast<size_t>(nb * 16));
+  __m512* dw = tls_dw.Get(static_cast<size_t>(nb * 2));
+  for (int64_t r = r0; r < r1; r += kPanelRows) {
+    const int nr = static_cast<int>(std::min<int64_t>(kPanelRows, r1 - r));
+    PackPanelVnni<kQ4>(w, r, nr, pw, dw);
+    // y offset by r; the tile indexes tokens absolutely.
+    int64_t t = t0;
+    for (; t + kTokTile <= t1; t += kTokTile) GemmTileVnni<kTokTile>(pw, dw, nb, xq, t, y + r, ldy, nr);
+    if (t < t1)
+      GemmTileDispatch<kTokTile - 1>(static_cast<int>(t1 - t), pw, dw, nb, xq, t, y + r, ldy, nr);
+  }
+}
+#endif  // HWY_TARGET == HWY_AVX3_DL
+
+void QuantGemv(const WeightMatrix& w, const QuantizedActivations& xq, int64_t t0, int64_t t1,
+               float* y, int64_t ldy, int64_t r0, int64_t r1) {
+#if HWY_TARGET == HWY_AVX3_DL
+  if (HasVnni()) {
+    if (w.type == GgmlType::Q4_0) return GemvVnni<true>(w, xq, t0, t1, y, ldy, r0, r1);
+    return GemvVnni<false>(w, xq, t0, t1, y, ldy, r0, r1);
+  }
+#endif
+  GemvPortable(w, xq, t0, t1, y, ldy, r0, r1);
+}
+
+void QuantGemm(const WeightMatrix& w, const QuantizedActivations& xq, int64_t t0, int64_t t1,
+               float* y, int64_t ldy, int64_t r0, int64_t r1) {
+#if HWY_TARGET == HWY_AVX3_DL
+  if (HasVnni()) {
+    if (w.type == GgmlType::Q4_0) return GemmVnni<true>(w, xq, t0, t1, y, ldy, r0, r1);
+    return GemmVnni<false>(w, xq, t0, t1, y, ldy, r0, r1);
+  }
+#endif
+  GemvPortable(w, xq, t0, t1, y, ldy, r0, r1);
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace akv::cpu_internal
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace akv::cpu_internal {
+
+HWY_EXPORT(QuantGemv);
+HWY_EXPORT(QuantGemm);
+
+void QuantGemvRows(const WeightMatrix& w, const QuantizedActivations& xq, int64_t t0,
+                   int64_t t1, float* y, int64_t ldy, int64_t r0, int64_t r1) {
+  HWY_DYNAMIC_DISPATCH(QuantGemv)(w, xq, t0, t1, y, ldy, r0, r1);
+}
+
+void QuantGemmRows(const WeightMatrix& w, const QuantizedActivations& xq, int64_t t0,
+                   int64_t t1, float* y, int64_t ldy, int64_t r0, int64_t r1) {
+  HWY_DYNAMIC_DISPATCH(QuantGemm)(w, xq, t0, t1, y, ldy, r0, r1);
+}
+
+}  // namespace akv::cpu_internal
+#endif  // HWY_ONCE
