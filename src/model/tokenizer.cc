@@ -144,7 +144,7 @@ Status Tokenizer::Init(const GgufFile& gguf) {
     AKV_ASSIGN_OR_RETURN(const std::string pre_name, gguf.GetStringOr("tokenizer.ggml.pre", "default"));
     AKV_ASSIGN_OR_RETURN(pre, LookupPreTokenizer(pre_name));
     AKV_ASSIGN_OR_RETURN(const std::vector<std::string> merges, gguf.GetStringArray("tokenizer.ggml.merges"));
-    AKV_ASSIGN_OR_RETURN(bpe_, tok::BpeModel::Create(merges, pre.kind, pre.ignore_merges));
+    AKV_ASSIGN_OR_RETURN(bpe_, tok::BpeModel::Create(v, merges, pre.kind, pre.ignore_merges));
   }
 
   // Flags: llama.cpp's per-type defaults, then the metadata.

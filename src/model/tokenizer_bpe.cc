@@ -28,11 +28,15 @@ struct BigramOrder {
 
 }  // namespace
 
-StatusOr<std::unique_ptr<BpeModel>> BpeModel::Create(const std::vector<std::string>& merges,
+StatusOr<std::unique_ptr<BpeModel>> BpeModel::Create(const Vocab& vocab, const std::vector<std::string>& merges,
                                                      PreTokenizer pre, bool ignore_merges) {
   std::unique_ptr<BpeModel> m(new BpeModel());
   m->pre_ = pre;
   m->ignore_merges_ = ignore_merges;
+  for (int b = 0; b < 256; ++b) {
+    m->byte_has_token_[b] = vocab.Find(ByteToUnicode(static_cast<uint8_t>(b))) >= 0;
+    m->all_bytes_have_tokens_ = m->all_bytes_have_tokens_ && m->byte_has_token_[b];
+  }
   m->ranks_.reserve(merges.size());
   for (size_t i = 0; i < merges.size(); ++i) {
     // llama.cpp splits at the first space after the first byte. Mapped text never holds a space,
@@ -47,6 +51,22 @@ StatusOr<std::unique_ptr<BpeModel>> BpeModel::Create(const std::vector<std::stri
 }
 
 void BpeModel::Encode(const Vocab& vocab, std::string_view text, std::vector<int32_t>* out) const {
+  std::string replaced;
+  if (!all_bytes_have_tokens_) {
+    bool any = false;
+    for (size_t i = 0; i < text.size();) {
+      uint32_t cp;
+      const size_t n = DecodeUtf8(text, i, &cp);
+      if (cp == kInvalidCodePoint && !byte_has_token_[static_cast<uint8_t>(text[i])]) {
+        if (!any) replaced.assign(text.substr(0, i)), any = true;
+        replaced += "\xEF\xBF\xBD";  // U+FFFD
+      } else if (any) {
+        replaced.append(text.substr(i, n));
+      }
+      i += n;
+    }
+    if (any) text = replaced;
+  }
   std::vector<std::string_view> words;
   PreTokenize(pre_, text, &words);
   std::string mapped;

@@ -55,7 +55,7 @@ void SpmEncode(const Vocab& vocab, const std::array<int32_t, 256>& byte_tokens, 
 class BpeModel {
  public:
   // `merges` are "left right" strings, rank = index; the first of duplicate pairs wins.
-  static StatusOr<std::unique_ptr<BpeModel>> Create(const std::vector<std::string>& merges,
+  static StatusOr<std::unique_ptr<BpeModel>> Create(const Vocab& vocab, const std::vector<std::string>& merges,
                                                     PreTokenizer pre, bool ignore_merges);
   void Encode(const Vocab& vocab, std::string_view text, std::vector<int32_t>* out) const;
   size_t n_merges() const { return ranks_.size(); }
@@ -65,6 +65,11 @@ class BpeModel {
   void EncodeWord(const Vocab& vocab, const std::string& mapped, std::vector<int32_t>* out) const;
 
   StringMap ranks_;  // "left right" -> rank
+  // Bytes whose mapped character is a token. Vocabularies often lack bytes that never occur in
+  // UTF-8 (C0, C1, F5..FF); an invalid byte without a token is encoded as U+FFFD instead, the
+  // replacement llama.cpp applies to every invalid byte.
+  std::array<bool, 256> byte_has_token_{};
+  bool all_bytes_have_tokens_ = true;
   PreTokenizer pre_ = PreTokenizer::kDefault;
   bool ignore_merges_ = false;
 };
