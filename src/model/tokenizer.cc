@@ -1,7 +1,6 @@
 #include "model/tokenizer.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <limits>
 
 #include "io/gguf.h"
@@ -86,7 +85,7 @@ struct Fragment {
 
 }  // namespace
 
-Tokenizer::Tokenizer() : vocab_(std::make_unique<tok::Vocab>()) { byte_tokens_.fill(-1); }
+Tokenizer::Tokenizer() : vocab_(std::make_unique<tok::Vocab>()) {}
 Tokenizer::~Tokenizer() = default;
 
 StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromGguf(const GgufFile& gguf) {
@@ -154,15 +153,7 @@ Status Tokenizer::Init(const GgufFile& gguf) {
   AKV_ASSIGN_OR_RETURN(add_space_prefix_, gguf.GetBoolOr("tokenizer.ggml.add_space_prefix", spm));
   AKV_RETURN_IF_ERROR(InitSpecialIds(gguf));
 
-  if (spm) {
-    for (int b = 0; b < 256; ++b) {
-      char name[8];
-      std::snprintf(name, sizeof(name), "<0x%02X>", b);
-      int32_t id = v.Find(name);
-      if (id < 0) id = v.Find(std::string(1, static_cast<char>(b)));
-      byte_tokens_[b] = id >= 0 ? id : unk_;
-    }
-  }
+  if (spm) spm_ = std::make_unique<tok::SpmTables>(tok::BuildSpmTables(v, unk_));
 
   for (int32_t id = 0; id < v.size(); ++id) {
     const TokenAttr a = v.attr[id];
@@ -353,7 +344,7 @@ void Tokenizer::EncodeFragment(std::string_view text, bool after_special, std::v
       escaped.push_back(c);
     }
   }
-  tok::SpmEncode(*vocab_, byte_tokens_, escaped, out);
+  tok::SpmEncode(*vocab_, *spm_, escaped, out);
 }
 
 }  // namespace akv

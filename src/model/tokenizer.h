@@ -6,7 +6,6 @@
 // Encoding never fails: any byte string (invalid UTF-8 included) yields valid ids.
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -21,6 +20,7 @@ class GgufFile;
 
 namespace tok {
 struct Vocab;
+struct SpmTables;
 class BpeModel;
 }  // namespace tok
 
@@ -68,7 +68,7 @@ class Tokenizer {
   Type type_ = Type::kSpm;
   std::unique_ptr<tok::Vocab> vocab_;
   std::unique_ptr<tok::BpeModel> bpe_;
-  std::array<int32_t, 256> byte_tokens_;  // SPM byte fallback (-1: none)
+  std::unique_ptr<tok::SpmTables> spm_;
   std::vector<std::string> pieces_;       // TokenToPiece for every token
   std::vector<int32_t> special_tokens_;   // control / user-defined / unknown, longest text first
   std::vector<bool> end_of_generation_;

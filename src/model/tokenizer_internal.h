@@ -46,10 +46,17 @@ struct Vocab {
   }
 };
 
+struct SpmTables {
+  std::array<int32_t, 256> byte_tokens;  // fallback token for each byte (-1: none, byte dropped)
+  // ASCII bytes that occur in no token longer than one byte, so no merge can ever include them
+  // (newline, tab, ... in Llama's vocabulary). Merging stays within the text between them, which
+  // keeps the work queues small without changing the result.
+  std::array<bool, 128> barrier;
+};
+SpmTables BuildSpmTables(const Vocab& vocab, int32_t unk);
+
 // SentencePiece encoding of one text fragment whose spaces are already escaped to U+2581.
-// byte_tokens[b] is the fallback token for byte b (-1: none; the byte is then dropped).
-void SpmEncode(const Vocab& vocab, const std::array<int32_t, 256>& byte_tokens, std::string_view text,
-               std::vector<int32_t>* out);
+void SpmEncode(const Vocab& vocab, const SpmTables& tables, std::string_view text, std::vector<int32_t>* out);
 
 // Byte-level BPE: merge ranks plus the pre-tokenizer that cuts text into words.
 class BpeModel {
