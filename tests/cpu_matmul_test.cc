@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cpu/matmul.h"
+#include "cpu/matmul_internal.h"
 #include "cpu/quants.h"
 
 namespace akv {
@@ -125,6 +126,35 @@ INSTANTIATE_TEST_SUITE_P(AllTypes, CpuMatMulTest,
                          [](const testing::TestParamInfo<GgmlType>& info) {
                            return std::string(TypeName(info.param));
                          });
+
+// The integer kernels' activation quantizer must give QuantizeRowQ8_0's integers and scales.
+TEST(CpuMatMul, ActivationQuantizationIsBitExact) {
+  const int64_t cols = 32 * 5, n_tokens = 4;
+  auto x = RandomFloats(n_tokens * cols, 77);
+  // Token 1: d = 1 exactly (amax 127), with ties at .5 that roundf sends away from zero.
+  for (int64_t i = 0; i < cols; ++i) x[cols + i] = float(i % 64) * 0.5f - 15.5f;
+  for (int64_t b = 0; b < cols / 32; ++b) x[cols + b * 32] = 127.0f;
+  // Token 2: one all-zero block.
+  for (int64_t i = 0; i < 32; ++i) x[2 * cols + 64 + i] = 0.0f;
+  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0}) {
+    cpu_internal::QuantizedActivations xq;
+    xq.Prepare(n_tokens, cols, type);
+    cpu_internal::QuantizeActivations(x.data(), cols, 0, n_tokens, &xq);
+    std::vector<BlockQ8_0> ref(static_cast<size_t>(cols / 32));
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      QuantizeRowQ8_0(x.data() + t * cols, ref.data(), cols);
+      for (int64_t b = 0; b < cols / 32; ++b) {
+        ASSERT_EQ(xq.d(t)[b], F16ToF32(ref[b].d)) << "token " << t << " block " << b;
+        int32_t sum = 0;
+        for (int j = 0; j < 32; ++j) {
+          ASSERT_EQ(xq.qs(t)[b * 32 + j], ref[b].qs[j]) << "token " << t << " element " << b * 32 + j;
+          sum += ref[b].qs[j];
+        }
+        ASSERT_EQ(xq.corr(t)[b], -xq.bias * sum);
+      }
+    }
+  }
+}
 
 TEST(CpuMatMul, Supports) {
   for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0})

@@ -35,4 +35,8 @@ void MatMul(const WeightMatrix& w, const float* x, int64_t ldx, int64_t n_tokens
 void MatMulReference(const WeightMatrix& w, const float* x, int64_t ldx, int64_t n_tokens,
                      float* y, int64_t ldy);
 
+// Name of the Highway target ("AVX3_DL", "AVX2", "SCALAR", ...) that the CPU kernels dispatch
+// to on this machine, for logs, benchmarks and tests.
+const char* CpuKernelTarget();
+
 }  // namespace akv

@@ -229,6 +229,8 @@ void FloatGemm(const WeightMatrix& w, const float* x, int64_t ldx, int64_t n_tok
   }
 }
 
+const char* TargetName() { return hwy::TargetName(HWY_TARGET); }
+
 }  // namespace HWY_NAMESPACE
 }  // namespace akv::cpu_internal
 HWY_AFTER_NAMESPACE();
@@ -238,6 +240,7 @@ namespace akv::cpu_internal {
 
 HWY_EXPORT(FloatGemv);
 HWY_EXPORT(FloatGemm);
+HWY_EXPORT(TargetName);
 
 void FloatGemvRows(const WeightMatrix& w, const float* x, int64_t ldx, int64_t n_tokens,
                    float* y, int64_t ldy, int64_t r0, int64_t r1) {
@@ -249,5 +252,11 @@ void FloatGemmRows(const WeightMatrix& w, const float* x, int64_t ldx, int64_t n
   HWY_DYNAMIC_DISPATCH(FloatGemm)(w, x, ldx, n_tokens, y, ldy, r0, r1);
 }
 
+const char* DispatchedTargetName() { return HWY_DYNAMIC_DISPATCH(TargetName)(); }
+
 }  // namespace akv::cpu_internal
+
+namespace akv {
+const char* CpuKernelTarget() { return cpu_internal::DispatchedTargetName(); }
+}  // namespace akv
 #endif  // HWY_ONCE
