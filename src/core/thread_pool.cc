@@ -14,6 +14,19 @@ inline void CpuRelax() {
 #endif
 }
 constexpr int kSpinIterations = 20000;
+
+// Waits for the workers of a job. Spins first (jobs are short), then yields so that a worker
+// the OS has descheduled (more threads than free cores) can finish instead of being starved.
+void WaitForZero(const std::atomic<int>& pending) {
+  int spins = 0;
+  while (pending.load(std::memory_order_acquire) != 0) {
+    if (++spins < 2000) {
+      CpuRelax();
+    } else {
+      sched_yield();
+    }
+  }
+}
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
@@ -55,6 +68,7 @@ void ThreadPool::WorkerLoop(int index) {
     int spins = 0;
     while ((gen = generation_.load(std::memory_order_acquire)) == seen) {
       if (++spins < kSpinIterations) {
+        if (spins % 256 == 0) sched_yield();  // let a runnable thread on this core go first
         CpuRelax();
         continue;
       }
@@ -85,7 +99,7 @@ void ThreadPool::ParallelFor(int64_t n_tasks, const std::function<void(int64_t, 
   }
   cv_.notify_all();
   RunJob(0);
-  while (pending_.load(std::memory_order_acquire) != 0) CpuRelax();
+  WaitForZero(pending_);
 }
 
 void ThreadPool::RunOnAll(const std::function<void(int, int)>& fn) {
@@ -102,7 +116,7 @@ void ThreadPool::RunOnAll(const std::function<void(int, int)>& fn) {
   }
   cv_.notify_all();
   RunJob(0);
-  while (pending_.load(std::memory_order_acquire) != 0) CpuRelax();
+  WaitForZero(pending_);
 }
 
 }  // namespace akv
