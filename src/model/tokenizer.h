@@ -40,8 +40,11 @@ class Tokenizer {
   // The bytes `token` contributes to the output text: byte tokens give their byte, SPM's U+2581
   // becomes a space, byte-level BPE text is unmapped; control and unknown tokens give "".
   std::string TokenToPiece(int32_t token) const;
-  // Concatenated pieces; with a space prefix (SPM) the first piece after a leading BOS loses one
-  // leading space, as llama.cpp's detokenize / SentencePiece's decode do.
+  // Concatenated pieces. With a space prefix (SPM) the first piece after a leading BOS loses one
+  // leading space, undoing the prefix Encode added, so Decode(Encode(text)) == text. That is
+  // SentencePiece's decode and llama.cpp's detokenize without BOS; llama.cpp keeps the space when
+  // a BOS comes first. Byte-level BPE decoding is lossless; llama.cpp's optional
+  // clean_up_tokenization_spaces pass (" ," -> ",", ...) is not applied.
   std::string Decode(const std::vector<int32_t>& tokens) const;
 
   Type type() const { return type_; }
