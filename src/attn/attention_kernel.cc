@@ -1,0 +1,537 @@
+// The fused mixed-precision attention kernel (Highway, runtime dispatch).
+//
+// Unit of work: one key tile (32 slots of one segment) x one register block of up to 4 query
+// rows. Per tile and block:
+//   1. scores  s[r][32] = q_r . k_slot  -- keys are channel-major, so each channel's 32 slots are
+//      2 vectors (16 lanes) de-quantized in registers and FMA'd with the broadcast q_r[c]; no
+//      horizontal sums. Per-token groups accumulate q.codes per group, then apply the slots'
+//      scale and zero: s += scale * acc + zero * sum(q over the group). Per-channel (KIVI) groups
+//      fold the scale into q and the zero into a bias once per tile.
+//   2. mask (unused slots, causal positions), online softmax update of (m, d), p = exp(s - m).
+//   3. values o_r = o_r * alpha_r + sum_t p[r][t] * v_t  -- values are token-major, each slot's
+//      row de-quantized in registers, the output rows kept in registers per chunk of channels.
+// Scores and p live in a 32-float-per-row stack buffer: the only "score matrix" is one tile's.
+#ifndef HWY_DISABLED_TARGETS
+#define HWY_DISABLED_TARGETS HWY_SSSE3
+#endif
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "attn/attention_kernel.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "hwy/contrib/math/math-inl.h"
+#include "kv/codecs/simd_codes-inl.h"
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "attn/attention_internal.h"
+#include "kv/codecs/page_layout.h"
+
+#ifndef AKV_ATTN_KERNEL_CONSTANTS_
+#define AKV_ATTN_KERNEL_CONSTANTS_
+namespace akv {
+// Rows per register block and the largest head_dim the kernel's stack buffers hold.
+constexpr int kBlockRows = 4;
+constexpr int kKernelMaxHeadDim = 512;
+enum class KeyKind { kF16, kBF16, kToken8, kToken4, kToken2, kChannel8, kChannel4, kChannel2 };
+enum class ValueKind { kF16, kBF16, kInt8, kInt4, kInt2 };
+
+inline KeyKind KeyKindOf(const CodecSpec& c) {
+  const bool channel = c.grouping == KeyGrouping::kPerChannel;
+  switch (c.format) {
+    case KvFormat::kF16: return KeyKind::kF16;
+    case KvFormat::kBF16: return KeyKind::kBF16;
+    case KvFormat::kInt8: return channel ? KeyKind::kChannel8 : KeyKind::kToken8;
+    case KvFormat::kInt4: return channel ? KeyKind::kChannel4 : KeyKind::kToken4;
+    case KvFormat::kInt2: return channel ? KeyKind::kChannel2 : KeyKind::kToken2;
+  }
+  return KeyKind::kF16;
+}
+inline ValueKind ValueKindOf(const CodecSpec& c) {
+  switch (c.format) {
+    case KvFormat::kF16: return ValueKind::kF16;
+    case KvFormat::kBF16: return ValueKind::kBF16;
+    case KvFormat::kInt8: return ValueKind::kInt8;
+    case KvFormat::kInt4: return ValueKind::kInt4;
+    case KvFormat::kInt2: return ValueKind::kInt2;
+  }
+  return ValueKind::kF16;
+}
+}  // namespace akv
+#endif
+
+HWY_BEFORE_NAMESPACE();
+namespace akv {
+namespace HWY_NAMESPACE {
+
+constexpr int kLanes = static_cast<int>(hn::MaxLanes(DF()));
+constexpr int kVecs = kTileSlots / kLanes;  // vectors per tile row of 32 slots
+
+// One tile's sections.
+struct TileView {
+  const uint8_t* key_tile = nullptr;
+  const f16_t* key_scales = nullptr;  // per-token: this tile's [D/G][32]; per-channel: the block's [D]
+  const f16_t* key_zeros = nullptr;
+  const uint8_t* value_rows = nullptr;  // row of the tile's first slot
+  const f16_t* value_scales = nullptr;  // [32][D/G] from the tile's first slot
+  const f16_t* value_zeros = nullptr;
+  int n_valid = 0;
+  int head_dim = 0;
+  int key_group = 0;
+  int value_group = 0;
+};
+
+// Query rows of one register block, in the key domain the segment needs.
+struct RowBlock {
+  const float* q[kBlockRows];
+  const float* qsum[kBlockRows];  // per 32-channel chunk
+};
+
+using ScoreFn = void (*)(const TileView&, const RowBlock&, float* HWY_RESTRICT scores);
+using ValueFn = void (*)(const TileView&, const float* HWY_RESTRICT p, const float* HWY_RESTRICT alpha,
+                         float* const* o_rows);
+
+// ---------------------------------------------------------------------------------- scores
+
+template <int kRows>
+HWY_INLINE void StoreScores(const VF (&s)[kRows][kVecs], float* HWY_RESTRICT scores) {
+  const DF df;
+  for (int r = 0; r < kRows; ++r)
+    for (int v = 0; v < kVecs; ++v) hn::Store(s[r][v], df, scores + r * kTileSlots + v * kLanes);
+}
+
+// Adds q_r[c] * k[v] for channels [c_begin, c_end); load(c, v) returns the de-quantized (or code)
+// vector of slots [v * N, v * N + N) of channel c.
+template <int kRows, class LoadKey>
+HWY_INLINE void DotChannels(const RowBlock& rb, const float* const* q, int c_begin, int c_end,
+                            const LoadKey& load, VF (&acc)[kRows][kVecs]) {
+  const DF df;
+  for (int c = c_begin; c < c_end; ++c) {
+    VF k[kVecs];
+    for (int v = 0; v < kVecs; ++v) k[v] = load(c, v);
+    for (int r = 0; r < kRows; ++r) {
+      const VF qv = hn::Set(df, q[r][c]);
+      for (int v = 0; v < kVecs; ++v) acc[r][v] = hn::MulAdd(qv, k[v], acc[r][v]);
+    }
+  }
+}
+
+template <int kRows, bool kBF16>
+void ScoreHalfTile(const TileView& t, const RowBlock& rb, float* HWY_RESTRICT scores) {
+  const DF df;
+  const uint16_t* tile = reinterpret_cast<const uint16_t*>(t.key_tile);
+  VF s[kRows][kVecs];
+  for (int r = 0; r < kRows; ++r)
+    for (int v = 0; v < kVecs; ++v) s[r][v] = hn::Zero(df);
+  auto load = [tile](int c, int v) {
+    const uint16_t* p = tile + c * kTileSlots + v * kLanes;
+    if constexpr (kBF16) return LoadBF16AsF32(p);
+    else return LoadF16AsF32(p);
+  };
+  DotChannels<kRows>(rb, rb.q, 0, t.head_dim, load, s);
+  StoreScores<kRows>(s, scores);
+}
+
+template <int kRows, int kBits>
+void ScoreTokenGroupTile(const TileView& t, const RowBlock& rb, float* HWY_RESTRICT scores) {
+  const DF df;
+  constexpr int kUnitBytes = kUnitValues * kBits / 8;
+  const uint8_t* tile = t.key_tile;
+  VF s[kRows][kVecs];
+  for (int r = 0; r < kRows; ++r)
+    for (int v = 0; v < kVecs; ++v) s[r][v] = hn::Zero(df);
+  auto load = [tile](int c, int v) { return LoadUnitCodesF32<kBits>(tile + c * kUnitBytes, v * kLanes); };
+  const int group = t.key_group;
+  for (int g0 = 0, gi = 0; g0 < t.head_dim; g0 += group, ++gi) {
+    VF acc[kRows][kVecs];
+    for (int r = 0; r < kRows; ++r)
+      for (int v = 0; v < kVecs; ++v) acc[r][v] = hn::Zero(df);
+    DotChannels<kRows>(rb, rb.q, g0, g0 + group, load, acc);
+    float qs[kRows];
+    for (int r = 0; r < kRows; ++r) {
+      qs[r] = 0;
+      for (int u = g0 / kUnitValues; u < (g0 + group) / kUnitValues; ++u) qs[r] += rb.qsum[r][u];
+    }
+    for (int v = 0; v < kVecs; ++v) {
+      const VF scale = LoadF16AsF32(t.key_scales + gi * kTileSlots + v * kLanes);
+      const VF zero = LoadF16AsF32(t.key_zeros + gi * kTileSlots + v * kLanes);
+      for (int r = 0; r < kRows; ++r)
+        s[r][v] = hn::MulAdd(scale, acc[r][v], hn::MulAdd(zero, hn::Set(df, qs[r]), s[r][v]));
+    }
+  }
+  StoreScores<kRows>(s, scores);
+}
+
+template <int kRows, int kBits>
+void ScoreChannelGroupTile(const TileView& t, const RowBlock& rb, float* HWY_RESTRICT scores) {
+  const DF df;
+  constexpr int kUnitBytes = kUnitValues * kBits / 8;
+  const int dim = t.head_dim;
+  // q.(code * scale + zero) = (q * scale).code + q.zero: fold the block's per-channel scale into
+  // q and its zero into one bias per row.
+  HWY_ALIGN float folded[kRows][kKernelMaxHeadDim];
+  const float* qf[kRows];
+  VF bias[kRows];
+  for (int r = 0; r < kRows; ++r) bias[r] = hn::Zero(df);
+  for (int c = 0; c < dim; c += kLanes) {
+    const VF scale = LoadF16AsF32(t.key_scales + c), zero = LoadF16AsF32(t.key_zeros + c);
+    for (int r = 0; r < kRows; ++r) {
+      const VF qv = hn::LoadU(df, rb.q[r] + c);
+      hn::Store(hn::Mul(qv, scale), df, folded[r] + c);
+      bias[r] = hn::MulAdd(qv, zero, bias[r]);
+    }
+  }
+  VF s[kRows][kVecs];
+  for (int r = 0; r < kRows; ++r) {
+    qf[r] = folded[r];
+    const VF b = hn::Set(df, hn::GetLane(hn::SumOfLanes(df, bias[r])));
+    for (int v = 0; v < kVecs; ++v) s[r][v] = b;
+  }
+  const uint8_t* tile = t.key_tile;
+  auto load = [tile](int c, int v) { return LoadUnitCodesF32<kBits>(tile + c * kUnitBytes, v * kLanes); };
+  DotChannels<kRows>(rb, qf, 0, dim, load, s);
+  StoreScores<kRows>(s, scores);
+}
+
+// ---------------------------------------------------------------------------------- values
+
+// o_r[c0, c0 + kChunks * N) = o_r * alpha_r + sum_t p[r][t] * v_t[...]; load(t, c) returns the
+// de-quantized channels [c, c + N) of the tile's slot t.
+template <int kRows, int kChunks, class LoadValue>
+HWY_INLINE void AccumulateChunks(int c0, int n_valid, const float* HWY_RESTRICT p,
+                                 const float* HWY_RESTRICT alpha, float* const* o, const LoadValue& load) {
+  const DF df;
+  VF acc[kRows][kChunks];
+  for (int r = 0; r < kRows; ++r) {
+    const VF a = hn::Set(df, alpha[r]);
+    for (int k = 0; k < kChunks; ++k) acc[r][k] = hn::Mul(hn::LoadU(df, o[r] + c0 + k * kLanes), a);
+  }
+  for (int t = 0; t < n_valid; ++t) {
+    VF v[kChunks];
+    for (int k = 0; k < kChunks; ++k) v[k] = load(t, c0 + k * kLanes);
+    for (int r = 0; r < kRows; ++r) {
+      const VF w = hn::Set(df, p[r * kTileSlots + t]);
+      for (int k = 0; k < kChunks; ++k) acc[r][k] = hn::MulAdd(w, v[k], acc[r][k]);
+    }
+  }
+  for (int r = 0; r < kRows; ++r)
+    for (int k = 0; k < kChunks; ++k) hn::StoreU(acc[r][k], df, o[r] + c0 + k * kLanes);
+}
+
+template <int kRows, class LoadValue>
+HWY_INLINE void AccumulateRow(const TileView& t, const float* HWY_RESTRICT p,
+                              const float* HWY_RESTRICT alpha, float* const* o, const LoadValue& load) {
+  // Enough independent accumulators (rows x chunks) to hide the FMA latency.
+  constexpr int kChunks = kRows >= 4 ? 2 : 4;
+  int c = 0;
+  for (; c + kChunks * kLanes <= t.head_dim; c += kChunks * kLanes)
+    AccumulateChunks<kRows, kChunks>(c, t.n_valid, p, alpha, o, load);
+  for (; c < t.head_dim; c += kLanes) AccumulateChunks<kRows, 1>(c, t.n_valid, p, alpha, o, load);
+}
+
+template <int kRows, bool kBF16>
+void AccumulateHalfValues(const TileView& t, const float* HWY_RESTRICT p, const float* HWY_RESTRICT alpha,
+                          float* const* o) {
+  const uint16_t* rows = reinterpret_cast<const uint16_t*>(t.value_rows);
+  const int dim = t.head_dim;
+  auto load = [rows, dim](int slot, int c) {
+    const uint16_t* at = rows + size_t(slot) * dim + c;
+    if constexpr (kBF16) return LoadBF16AsF32(at);
+    else return LoadF16AsF32(at);
+  };
+  AccumulateRow<kRows>(t, p, alpha, o, load);
+}
+
+template <int kRows, int kBits>
+void AccumulateQuantValues(const TileView& t, const float* HWY_RESTRICT p, const float* HWY_RESTRICT alpha,
+                           float* const* o) {
+  const DF df;
+  constexpr int kUnitBytes = kUnitValues * kBits / 8;
+  const int dim = t.head_dim, group = t.value_group;
+  const int groups = dim / group;
+  const size_t row_bytes = size_t(dim) * kBits / 8;
+  // The tile's scales and zeros as f32: [slot][group].
+  HWY_ALIGN float scales[kTileSlots * kKernelMaxHeadDim / 32];
+  HWY_ALIGN float zeros[kTileSlots * kKernelMaxHeadDim / 32];
+  const int count = t.n_valid * groups;  // only the tile's valid slots exist for a partial tile
+  int i = 0;
+  for (; i + kLanes <= count; i += kLanes) {
+    hn::Store(LoadF16AsF32(t.value_scales + i), df, scales + i);
+    hn::Store(LoadF16AsF32(t.value_zeros + i), df, zeros + i);
+  }
+  for (; i < count; ++i) {
+    scales[i] = F16ToF32(t.value_scales[i]);
+    zeros[i] = F16ToF32(t.value_zeros[i]);
+  }
+  const uint8_t* rows = t.value_rows;
+  auto load = [&](int slot, int c) {
+    const uint8_t* row = rows + row_bytes * slot;
+    const int g = slot * groups + c / group;
+    const VF codes = LoadUnitCodesF32<kBits>(row + (c / kUnitValues) * kUnitBytes, c % kUnitValues);
+    return hn::MulAdd(codes, hn::Set(df, scales[g]), hn::Set(df, zeros[g]));
+  };
+  AccumulateRow<kRows>(t, p, alpha, o, load);
+}
+
+// ---------------------------------------------------------------------------------- softmax
+
+// Visibility of a tile's lanes for one row: lane < n_valid and (no mask or position <= row's).
+HWY_INLINE hn::Mask<DF> VisibleLanes(int v, int n_valid, const int32_t* HWY_RESTRICT slot_pos,
+                                     int32_t row_pos) {
+  const DF df;
+  const DI32 di32;
+  auto valid = hn::FirstN(df, size_t(std::clamp(n_valid - v * kLanes, 0, kLanes)));
+  if (slot_pos) {
+    const auto pos = hn::Load(di32, slot_pos + v * kLanes);
+    valid = hn::AndNot(hn::RebindMask(df, hn::Gt(pos, hn::Set(di32, row_pos))), valid);
+  }
+  return valid;
+}
+
+// Online softmax update of rows [0, kRows) with one tile of scores; writes p and alpha.
+// Returns false when no row sees any slot of the tile (nothing to accumulate).
+template <int kRows>
+HWY_INLINE bool SoftmaxUpdate(const float* HWY_RESTRICT scores, int n_valid, const int32_t* slot_pos,
+                              const int32_t* row_pos, float* HWY_RESTRICT m, float* HWY_RESTRICT d,
+                              float* HWY_RESTRICT alpha, float* HWY_RESTRICT p) {
+  const DF df;
+  const VF neg_inf = hn::Set(df, -std::numeric_limits<float>::infinity());
+  bool any = false;
+  for (int r = 0; r < kRows; ++r) {
+    VF s[kVecs];
+    VF mx = neg_inf;
+    for (int v = 0; v < kVecs; ++v) {
+      const auto visible = VisibleLanes(v, n_valid, slot_pos, slot_pos ? row_pos[r] : 0);
+      s[v] = hn::IfThenElse(visible, hn::Load(df, scores + r * kTileSlots + v * kLanes), neg_inf);
+      mx = hn::Max(mx, s[v]);
+    }
+    const float m_new = std::max(m[r], hn::GetLane(hn::MaxOfLanes(df, mx)));
+    if (m_new == -std::numeric_limits<float>::infinity()) {
+      alpha[r] = 1.0f;
+      for (int v = 0; v < kVecs; ++v) hn::Store(hn::Zero(df), df, p + r * kTileSlots + v * kLanes);
+      continue;
+    }
+    any = true;
+    alpha[r] = std::exp(m[r] - m_new);  // 0 for the first visible tile (m = -inf)
+    const VF mv = hn::Set(df, m_new);
+    VF sum = hn::Zero(df);
+    for (int v = 0; v < kVecs; ++v) {
+      const VF e = hn::Exp(df, hn::Sub(s[v], mv));  // exp(-inf) = 0 for hidden lanes
+      hn::Store(e, df, p + r * kTileSlots + v * kLanes);
+      sum = hn::Add(sum, e);
+    }
+    d[r] = d[r] * alpha[r] + hn::GetLane(hn::SumOfLanes(df, sum));
+    m[r] = m_new;
+  }
+  return any;
+}
+
+// ---------------------------------------------------------------------------------- dispatch tables
+
+template <int kRows>
+ScoreFn ScoreFnFor(KeyKind kind) {
+  switch (kind) {
+    case KeyKind::kF16: return &ScoreHalfTile<kRows, false>;
+    case KeyKind::kBF16: return &ScoreHalfTile<kRows, true>;
+    case KeyKind::kToken8: return &ScoreTokenGroupTile<kRows, 8>;
+    case KeyKind::kToken4: return &ScoreTokenGroupTile<kRows, 4>;
+    case KeyKind::kToken2: return &ScoreTokenGroupTile<kRows, 2>;
+    case KeyKind::kChannel8: return &ScoreChannelGroupTile<kRows, 8>;
+    case KeyKind::kChannel4: return &ScoreChannelGroupTile<kRows, 4>;
+    case KeyKind::kChannel2: return &ScoreChannelGroupTile<kRows, 2>;
+  }
+  return nullptr;
+}
+
+template <int kRows>
+ValueFn ValueFnFor(ValueKind kind) {
+  switch (kind) {
+    case ValueKind::kF16: return &AccumulateHalfValues<kRows, false>;
+    case ValueKind::kBF16: return &AccumulateHalfValues<kRows, true>;
+    case ValueKind::kInt8: return &AccumulateQuantValues<kRows, 8>;
+    case ValueKind::kInt4: return &AccumulateQuantValues<kRows, 4>;
+    case ValueKind::kInt2: return &AccumulateQuantValues<kRows, 2>;
+  }
+  return nullptr;
+}
+
+using SoftmaxFn = bool (*)(const float*, int, const int32_t*, const int32_t*, float*, float*, float*, float*);
+
+struct SegmentFns {
+  ScoreFn score[kBlockRows];
+  ValueFn value[kBlockRows];
+};
+
+SegmentFns FnsFor(const KvSegment& seg) {
+  const KeyKind k = KeyKindOf(seg.key_codec);
+  const ValueKind v = ValueKindOf(seg.value_codec);
+  return {{ScoreFnFor<1>(k), ScoreFnFor<2>(k), ScoreFnFor<3>(k), ScoreFnFor<4>(k)},
+          {ValueFnFor<1>(v), ValueFnFor<2>(v), ValueFnFor<3>(v), ValueFnFor<4>(v)}};
+}
+
+constexpr SoftmaxFn kSoftmaxFns[kBlockRows] = {&SoftmaxUpdate<1>, &SoftmaxUpdate<2>, &SoftmaxUpdate<3>,
+                                               &SoftmaxUpdate<4>};
+
+// ---------------------------------------------------------------------------------- tiles
+
+// Positions of a tile's slots, padded to 32 (padding never visible: lanes >= n_valid are masked).
+struct TilePositions {
+  HWY_ALIGN int32_t pos[kTileSlots];
+  int32_t min_pos = INT32_MAX;
+  int32_t max_pos = INT32_MIN;
+};
+
+TileView MakeTileView(const KvSegment& seg, int head_dim, int tile, TilePositions* positions) {
+  const int first = tile * kTileSlots;
+  TileView t;
+  t.n_valid = std::min(kTileSlots, seg.n_slots - first);
+  t.head_dim = head_dim;
+  t.key_group = seg.key_codec.group_size;
+  t.value_group = seg.value_codec.group_size;
+  t.key_tile = static_cast<const uint8_t*>(seg.key_data) + KeyTileBytes(seg.key_codec, head_dim) * tile;
+  if (IsQuantized(seg.key_codec.format)) {
+    size_t at;
+    if (seg.key_codec.grouping == KeyGrouping::kPerChannel)
+      at = size_t(first / seg.key_codec.group_size) * head_dim;
+    else
+      at = size_t(tile) * (head_dim / seg.key_codec.group_size) * kTileSlots;
+    t.key_scales = seg.key_scales + at;
+    t.key_zeros = seg.key_zeros + at;
+  }
+  t.value_rows = static_cast<const uint8_t*>(seg.value_data) + ValueRowBytes(seg.value_codec, head_dim) * first;
+  if (IsQuantized(seg.value_codec.format)) {
+    const size_t at = size_t(first) * (head_dim / seg.value_codec.group_size);
+    t.value_scales = seg.value_scales + at;
+    t.value_zeros = seg.value_zeros + at;
+  }
+  if (positions) {
+    for (int j = 0; j < t.n_valid; ++j) {
+      const int32_t p = seg.positions[first + j];
+      positions->pos[j] = p;
+      positions->min_pos = std::min(positions->min_pos, p);
+      positions->max_pos = std::max(positions->max_pos, p);
+    }
+    for (int j = t.n_valid; j < kTileSlots; ++j) positions->pos[j] = INT32_MAX;
+  }
+  return t;
+}
+
+RowBlock MakeRowBlock(const KernelRows& rows, bool rotated, int row0, int n) {
+  RowBlock rb;
+  const int chunks = rows.head_dim / kUnitValues;
+  const float* q = rotated ? rows.q_rot : rows.q;
+  const float* qsum = rotated ? rows.qsum_rot : rows.qsum;
+  for (int r = 0; r < kBlockRows; ++r) {
+    const int row = row0 + std::min(r, n - 1);
+    rb.q[r] = q + size_t(row) * rows.head_dim;
+    rb.qsum[r] = qsum + size_t(row) * chunks;
+  }
+  return rb;
+}
+
+// Causal visibility of a tile for a block of rows: 0 hidden, 1 partly visible, 2 fully visible.
+int TileVisibility(const KernelRows& rows, int row0, int n, const TilePositions& tp) {
+  if (!rows.positions) return 2;
+  int32_t lo = INT32_MAX, hi = INT32_MIN;
+  for (int r = row0; r < row0 + n; ++r) {
+    lo = std::min(lo, rows.positions[r]);
+    hi = std::max(hi, rows.positions[r]);
+  }
+  if (tp.min_pos > hi) return 0;
+  return tp.max_pos <= lo ? 2 : 1;
+}
+
+void RunAttentionTaskSimd(const AttentionTask& task) {
+  const KernelRows& rows = task.rows;
+  const int dim = rows.head_dim;
+  for (int r = 0; r < rows.n_rows; ++r) {
+    task.m[r] = -std::numeric_limits<float>::infinity();
+    task.d[r] = 0;
+  }
+  std::fill(task.o, task.o + size_t(rows.n_rows) * dim, 0.0f);
+  HWY_ALIGN float scores[kBlockRows * kTileSlots];
+  HWY_ALIGN float p[kBlockRows * kTileSlots];
+  float alpha[kBlockRows];
+  for (const TileSpan& span : task.spans) {
+    const KvSegment& seg = *span.segment;
+    const SegmentFns fns = FnsFor(seg);
+    const bool rotated = seg.key_codec.hadamard;
+    for (int tile = span.tile_begin; tile < span.tile_end; ++tile) {
+      TilePositions tp;
+      const TileView t = MakeTileView(seg, dim, tile, &tp);
+      for (int row0 = 0; row0 < rows.n_rows; row0 += kBlockRows) {
+        const int n = std::min(kBlockRows, rows.n_rows - row0);
+        const int visibility = TileVisibility(rows, row0, n, tp);
+        if (visibility == 0) continue;
+        const RowBlock rb = MakeRowBlock(rows, rotated, row0, n);
+        fns.score[n - 1](t, rb, scores);
+        const int32_t* slot_pos = visibility == 1 ? tp.pos : nullptr;
+        const int32_t* row_pos = rows.positions ? rows.positions + row0 : nullptr;
+        if (!kSoftmaxFns[n - 1](scores, t.n_valid, slot_pos, row_pos, task.m + row0, task.d + row0, alpha, p))
+          continue;
+        float* o_rows[kBlockRows];
+        for (int r = 0; r < kBlockRows; ++r) o_rows[r] = task.o + size_t(row0 + std::min(r, n - 1)) * dim;
+        fns.value[n - 1](t, p, alpha, o_rows);
+      }
+    }
+  }
+}
+
+void RunMassTaskSimd(const MassTask& task) {
+  const DF df;
+  const KernelRows& rows = task.rows;
+  const int dim = rows.head_dim;
+  HWY_ALIGN float scores[kBlockRows * kTileSlots];
+  const VF neg_inf = hn::Set(df, -std::numeric_limits<float>::infinity());
+  for (const TileSpan& span : task.spans) {
+    if (!span.mass) continue;
+    const KvSegment& seg = *span.segment;
+    const SegmentFns fns = FnsFor(seg);
+    const bool rotated = seg.key_codec.hadamard;
+    for (int tile = span.tile_begin; tile < span.tile_end; ++tile) {
+      TilePositions tp;
+      const TileView t = MakeTileView(seg, dim, tile, &tp);
+      VF mass[kVecs];
+      for (int v = 0; v < kVecs; ++v) mass[v] = hn::Zero(df);
+      for (int row0 = 0; row0 < rows.n_rows; row0 += kBlockRows) {
+        const int n = std::min(kBlockRows, rows.n_rows - row0);
+        const int visibility = TileVisibility(rows, row0, n, tp);
+        if (visibility == 0) continue;
+        fns.score[n - 1](t, MakeRowBlock(rows, rotated, row0, n), scores);
+        for (int r = 0; r < n; ++r) {
+          const int row = row0 + r;
+          if (task.m[row] == -std::numeric_limits<float>::infinity()) continue;
+          const VF m = hn::Set(df, task.m[row]), inv_d = hn::Set(df, task.inv_d[row]);
+          for (int v = 0; v < kVecs; ++v) {
+            const auto visible = VisibleLanes(v, t.n_valid, visibility == 1 ? tp.pos : nullptr,
+                                              rows.positions ? rows.positions[row] : 0);
+            const VF s = hn::IfThenElse(visible, hn::Load(df, scores + r * kTileSlots + v * kLanes), neg_inf);
+            mass[v] = hn::MulAdd(hn::Exp(df, hn::Sub(s, m)), inv_d, mass[v]);
+          }
+        }
+      }
+      HWY_ALIGN float out[kTileSlots];
+      for (int v = 0; v < kVecs; ++v) hn::Store(mass[v], df, out + v * kLanes);
+      std::memcpy(span.mass + size_t(tile) * kTileSlots, out, sizeof(float) * t.n_valid);
+    }
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace akv
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace akv {
+
+HWY_EXPORT(RunAttentionTaskSimd);
+HWY_EXPORT(RunMassTaskSimd);
+
+void RunAttentionTask(const AttentionTask& task) { HWY_DYNAMIC_DISPATCH(RunAttentionTaskSimd)(task); }
+void RunMassTask(const MassTask& task) { HWY_DYNAMIC_DISPATCH(RunMassTaskSimd)(task); }
+
+}  // namespace akv
+#endif  // HWY_ONCE

@@ -1,0 +1,167 @@
+// SIMD group quantization (Highway, runtime dispatch). Same contract and bit-identical results as
+// group_quant_ref.cc: min/max and the (scale, zero) choice are exact; codes use the same f32
+// subtract, multiply and round-to-nearest-even.
+// SSSE3 adds nothing over SSE4 here and costs compile time.
+#ifndef HWY_DISABLED_TARGETS
+#define HWY_DISABLED_TARGETS HWY_SSSE3
+#endif
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kv/codecs/group_quant.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "kv/codecs/simd_codes-inl.h"
+
+#include "kv/codecs/codec.h"
+#include "kv/codecs/group_quant.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace akv {
+namespace HWY_NAMESPACE {
+
+// Codes of one group (n values) into codes[n]; returns false on NaN or out-of-range values.
+HWY_INLINE bool QuantizeGroupToCodes(const float* HWY_RESTRICT x, int n, int bits,
+                                     uint8_t* HWY_RESTRICT codes, f16_t* scale, f16_t* zero) {
+  const DF df;
+  const DI32 di32;
+  const hn::Rebind<uint8_t, DI32> du8;
+  const int lanes = static_cast<int>(hn::Lanes(df));
+  VF lo = hn::LoadU(df, x), hi = lo;
+  auto nan = hn::Ne(lo, lo);
+  for (int i = lanes; i < n; i += lanes) {
+    const VF v = hn::LoadU(df, x + i);
+    lo = hn::Min(lo, v);
+    hi = hn::Max(hi, v);
+    nan = hn::Or(nan, hn::Ne(v, v));
+  }
+  if (!hn::AllFalse(df, nan)) return false;
+  const float lo_s = hn::GetLane(hn::MinOfLanes(df, lo));
+  const float hi_s = hn::GetLane(hn::MaxOfLanes(df, hi));
+  if (!CheckQuantizableRange(lo_s, hi_s).ok()) return false;
+  const GroupParams p = ChooseGroupParams(lo_s, hi_s, bits);
+  *scale = p.scale;
+  *zero = p.zero;
+  const VF z = hn::Set(df, F16ToF32(p.zero));
+  const VF inv_scale = hn::Set(df, InverseScale(F16ToF32(p.scale)));
+  const auto max_code = hn::Set(di32, MaxCode(bits));
+  const auto zero_code = hn::Zero(di32);
+  for (int i = 0; i < n; i += lanes) {
+    auto c = hn::NearestInt(hn::Mul(hn::Sub(hn::LoadU(df, x + i), z), inv_scale));
+    c = hn::Min(hn::Max(c, zero_code), max_code);
+    hn::StoreU(hn::DemoteTo(du8, c), du8, codes + i);
+  }
+  return true;
+}
+
+template <int kBits>
+HWY_INLINE void PackUnitSimd(const uint8_t* HWY_RESTRICT codes, uint8_t* HWY_RESTRICT unit) {
+  if constexpr (kBits == 8) {
+    std::memcpy(unit, codes, 32);
+  } else if constexpr (kBits == 4) {
+    const hn::CappedTag<uint8_t, 16> d;
+    for (int i = 0; i < 16; i += static_cast<int>(hn::Lanes(d))) {
+      const auto lo = hn::LoadU(d, codes + i), hi = hn::LoadU(d, codes + 16 + i);
+      hn::StoreU(hn::Or(lo, hn::ShiftLeft<4>(hi)), d, unit + i);
+    }
+  } else {
+    const hn::CappedTag<uint8_t, 8> d;
+    for (int i = 0; i < 8; i += static_cast<int>(hn::Lanes(d))) {
+      const auto a = hn::LoadU(d, codes + i), b = hn::LoadU(d, codes + 8 + i);
+      const auto c = hn::LoadU(d, codes + 16 + i), e = hn::LoadU(d, codes + 24 + i);
+      hn::StoreU(hn::Or(hn::Or(a, hn::ShiftLeft<2>(b)), hn::Or(hn::ShiftLeft<4>(c), hn::ShiftLeft<6>(e))),
+                 d, unit + i);
+    }
+  }
+}
+
+bool QuantizeToCodesSimd(const float* x, int n, int bits, int group_size, uint8_t* codes,
+                         f16_t* scales, f16_t* zeros) {
+  for (int g = 0; g < n / group_size; ++g) {
+    if (!QuantizeGroupToCodes(x + g * group_size, group_size, bits, codes + g * group_size,
+                              scales + g, zeros + g))
+      return false;
+  }
+  return true;
+}
+
+template <int kBits>
+bool QuantizeRowBits(const float* x, int n, int group_size, uint8_t* packed, f16_t* scales,
+                     f16_t* zeros) {
+  HWY_ALIGN uint8_t codes[128];
+  for (int g = 0; g < n / group_size; ++g) {
+    if (!QuantizeGroupToCodes(x + g * group_size, group_size, kBits, codes, scales + g, zeros + g))
+      return false;
+    for (int u = 0; u < group_size / kUnitValues; ++u)
+      PackUnitSimd<kBits>(codes + u * kUnitValues,
+                          packed + (g * group_size / kUnitValues + u) * (kUnitValues * kBits / 8));
+  }
+  return true;
+}
+
+bool QuantizeRowSimd(const float* x, int n, int bits, int group_size, uint8_t* packed,
+                     f16_t* scales, f16_t* zeros) {
+  switch (bits) {
+    case 8: return QuantizeRowBits<8>(x, n, group_size, packed, scales, zeros);
+    case 4: return QuantizeRowBits<4>(x, n, group_size, packed, scales, zeros);
+    default: return QuantizeRowBits<2>(x, n, group_size, packed, scales, zeros);
+  }
+}
+
+template <int kBits>
+void DequantizeRowBits(const uint8_t* packed, const f16_t* scales, const f16_t* zeros, int n,
+                       int group_size, float* out) {
+  const DF df;
+  const int lanes = static_cast<int>(hn::Lanes(df));
+  constexpr int kUnitBytes = kUnitValues * kBits / 8;
+  for (int g = 0; g < n / group_size; ++g) {
+    const VF s = hn::Set(df, F16ToF32(scales[g])), z = hn::Set(df, F16ToF32(zeros[g]));
+    for (int i = g * group_size; i < (g + 1) * group_size; i += lanes) {
+      const VF codes = LoadUnitCodesF32<kBits>(packed + (i / kUnitValues) * kUnitBytes, i % kUnitValues);
+      hn::StoreU(hn::MulAdd(codes, s, z), df, out + i);
+    }
+  }
+}
+
+void DequantizeRowSimd(const uint8_t* packed, const f16_t* scales, const f16_t* zeros, int n,
+                       int bits, int group_size, float* out) {
+  switch (bits) {
+    case 8: return DequantizeRowBits<8>(packed, scales, zeros, n, group_size, out);
+    case 4: return DequantizeRowBits<4>(packed, scales, zeros, n, group_size, out);
+    default: return DequantizeRowBits<2>(packed, scales, zeros, n, group_size, out);
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace akv
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace akv {
+
+HWY_EXPORT(QuantizeToCodesSimd);
+HWY_EXPORT(QuantizeRowSimd);
+HWY_EXPORT(DequantizeRowSimd);
+
+Status QuantizeToCodes(const float* x, int n, int bits, int group_size, uint8_t* codes,
+                       f16_t* scales, f16_t* zeros) {
+  AKV_RETURN_IF_ERROR(CheckGroupQuantArgs(n, bits, group_size));
+  if (HWY_DYNAMIC_DISPATCH(QuantizeToCodesSimd)(x, n, bits, group_size, codes, scales, zeros))
+    return Status::Ok();
+  // Rare: let the reference produce the message that names the bad group.
+  return QuantizeToCodesReference(x, n, bits, group_size, codes, scales, zeros);
+}
+
+Status QuantizeRow(const float* x, int n, int bits, int group_size, uint8_t* packed, f16_t* scales,
+                   f16_t* zeros) {
+  AKV_RETURN_IF_ERROR(CheckGroupQuantArgs(n, bits, group_size));
+  if (HWY_DYNAMIC_DISPATCH(QuantizeRowSimd)(x, n, bits, group_size, packed, scales, zeros))
+    return Status::Ok();
+  return QuantizeRowReference(x, n, bits, group_size, packed, scales, zeros);
+}
+
+void DequantizeRow(const uint8_t* packed, const f16_t* scales, const f16_t* zeros, int n, int bits,
+                   int group_size, float* out) {
+  HWY_DYNAMIC_DISPATCH(DequantizeRowSimd)(packed, scales, zeros, n, bits, group_size, out);
+}
+
+}  // namespace akv
+#endif  // HWY_ONCE

@@ -1,0 +1,152 @@
+#include "kv/codecs/slot_codec.h"
+
+#include <cstring>
+
+#include "kv/codecs/group_quant.h"
+#include "kv/codecs/half_rows.h"
+#include "kv/codecs/pack.h"
+#include "kv/codecs/page_layout.h"
+
+namespace akv {
+
+namespace {
+
+uint8_t* KeyTile(const CodecSpec& c, int head_dim, void* key_data, int slot) {
+  return static_cast<uint8_t*>(key_data) + KeyTileBytes(c, head_dim) * (slot / kTileSlots);
+}
+const uint8_t* KeyTile(const CodecSpec& c, int head_dim, const void* key_data, int slot) {
+  return static_cast<const uint8_t*>(key_data) + KeyTileBytes(c, head_dim) * (slot / kTileSlots);
+}
+
+// Index of the (scale, zero) of channel c of slot `slot` in a per-token key scale section
+// [tiles][D / G][32], or in a per-channel one [blocks][D].
+size_t KeyScaleIndex(const CodecSpec& c, int head_dim, int slot, int channel) {
+  if (c.grouping == KeyGrouping::kPerChannel) return size_t(slot / c.group_size) * head_dim + channel;
+  const int groups = head_dim / c.group_size;
+  return (size_t(slot / kTileSlots) * groups + channel / c.group_size) * kTileSlots + slot % kTileSlots;
+}
+
+}  // namespace
+
+Status EncodeKeySlot(const CodecSpec& codec, int head_dim, const float* key, int slot,
+                     void* key_data, f16_t* key_scales, f16_t* key_zeros) {
+  uint8_t* tile = KeyTile(codec, head_dim, key_data, slot);
+  const int j = slot % kTileSlots;
+  if (!IsQuantized(codec.format)) {
+    uint16_t row[1024];
+    if (head_dim > 1024) return InvalidArgument("key slot encoding: head_dim above 1024");
+    if (codec.format == KvFormat::kF16) {
+      AKV_RETURN_IF_ERROR(F32RowToF16(key, head_dim, row));
+    } else {
+      AKV_RETURN_IF_ERROR(F32RowToBF16(key, head_dim, row));
+    }
+    uint16_t* t = reinterpret_cast<uint16_t*>(tile);
+    for (int c = 0; c < head_dim; ++c) t[c * kTileSlots + j] = row[c];
+    return Status::Ok();
+  }
+  if (codec.grouping == KeyGrouping::kPerChannel)
+    return InvalidArgument("key slot encoding: " + CodecName(codec) + " keys are encoded a block at a time");
+  const int bits = BitsPerValue(codec.format);
+  uint8_t codes[1024];
+  f16_t scales[32], zeros[32];
+  if (head_dim > 1024) return InvalidArgument("key slot encoding: head_dim above 1024");
+  AKV_RETURN_IF_ERROR(QuantizeToCodes(key, head_dim, bits, codec.group_size, codes, scales, zeros));
+  const int unit_bytes = UnitBytes(bits);
+  for (int c = 0; c < head_dim; ++c) SetPackedCode(tile + c * unit_bytes, bits, j, codes[c]);
+  for (int g = 0; g < head_dim / codec.group_size; ++g) {
+    const size_t at = KeyScaleIndex(codec, head_dim, slot, g * codec.group_size);
+    key_scales[at] = scales[g];
+    key_zeros[at] = zeros[g];
+  }
+  return Status::Ok();
+}
+
+Status EncodeValueSlot(const CodecSpec& codec, int head_dim, const float* value, int slot,
+                       void* value_data, f16_t* value_scales, f16_t* value_zeros) {
+  uint8_t* row = static_cast<uint8_t*>(value_data) + ValueRowBytes(codec, head_dim) * slot;
+  switch (codec.format) {
+    case KvFormat::kF16: return F32RowToF16(value, head_dim, reinterpret_cast<f16_t*>(row));
+    case KvFormat::kBF16: return F32RowToBF16(value, head_dim, reinterpret_cast<bf16_t*>(row));
+    default: {
+      const int groups = head_dim / codec.group_size;
+      return QuantizeRow(value, head_dim, BitsPerValue(codec.format), codec.group_size, row,
+                         value_scales + size_t(slot) * groups, value_zeros + size_t(slot) * groups);
+    }
+  }
+}
+
+void DecodeKeySlot(const CodecSpec& codec, int head_dim, const void* key_data,
+                   const f16_t* key_scales, const f16_t* key_zeros, int slot, float* key) {
+  const uint8_t* tile = KeyTile(codec, head_dim, key_data, slot);
+  const int j = slot % kTileSlots;
+  if (!IsQuantized(codec.format)) {
+    const uint16_t* t = reinterpret_cast<const uint16_t*>(tile);
+    for (int c = 0; c < head_dim; ++c)
+      key[c] = codec.format == KvFormat::kF16 ? F16ToF32(t[c * kTileSlots + j]) : BF16ToF32(t[c * kTileSlots + j]);
+    return;
+  }
+  const int bits = BitsPerValue(codec.format);
+  const int unit_bytes = UnitBytes(bits);
+  for (int c = 0; c < head_dim; ++c) {
+    const size_t at = KeyScaleIndex(codec, head_dim, slot, c);
+    key[c] = DequantizeValue(GetPackedCode(tile + c * unit_bytes, bits, j), F16ToF32(key_scales[at]),
+                             F16ToF32(key_zeros[at]));
+  }
+}
+
+void DecodeValueSlot(const CodecSpec& codec, int head_dim, const void* value_data,
+                     const f16_t* value_scales, const f16_t* value_zeros, int slot, float* value) {
+  const uint8_t* row = static_cast<const uint8_t*>(value_data) + ValueRowBytes(codec, head_dim) * slot;
+  switch (codec.format) {
+    case KvFormat::kF16:
+      for (int c = 0; c < head_dim; ++c) value[c] = F16ToF32(reinterpret_cast<const f16_t*>(row)[c]);
+      return;
+    case KvFormat::kBF16:
+      for (int c = 0; c < head_dim; ++c) value[c] = BF16ToF32(reinterpret_cast<const bf16_t*>(row)[c]);
+      return;
+    default: {
+      const int groups = head_dim / codec.group_size;
+      DequantizeRowReference(row, value_scales + size_t(slot) * groups, value_zeros + size_t(slot) * groups,
+                             head_dim, BitsPerValue(codec.format), codec.group_size, value);
+    }
+  }
+}
+
+void CopyKeySlot(const CodecSpec& codec, int head_dim, void* key_data, f16_t* key_scales,
+                 f16_t* key_zeros, int from, int to) {
+  uint8_t* src = KeyTile(codec, head_dim, key_data, from);
+  uint8_t* dst = KeyTile(codec, head_dim, key_data, to);
+  const int jf = from % kTileSlots, jt = to % kTileSlots;
+  if (!IsQuantized(codec.format)) {
+    const uint16_t* s = reinterpret_cast<const uint16_t*>(src);
+    uint16_t* d = reinterpret_cast<uint16_t*>(dst);
+    for (int c = 0; c < head_dim; ++c) d[c * kTileSlots + jt] = s[c * kTileSlots + jf];
+    return;
+  }
+  const int bits = BitsPerValue(codec.format);
+  const int unit_bytes = UnitBytes(bits);
+  for (int c = 0; c < head_dim; ++c)
+    SetPackedCode(dst + c * unit_bytes, bits, jt, GetPackedCode(src + c * unit_bytes, bits, jf));
+  for (int g = 0; g < head_dim / codec.group_size; ++g) {
+    const size_t a = KeyScaleIndex(codec, head_dim, from, g * codec.group_size);
+    const size_t b = KeyScaleIndex(codec, head_dim, to, g * codec.group_size);
+    key_scales[b] = key_scales[a];
+    key_zeros[b] = key_zeros[a];
+  }
+}
+
+void CopyValueSlot(const CodecSpec& codec, int head_dim, void* value_data, f16_t* value_scales,
+                   f16_t* value_zeros, int from, int to) {
+  const size_t row = ValueRowBytes(codec, head_dim);
+  uint8_t* base = static_cast<uint8_t*>(value_data);
+  std::memmove(base + row * to, base + row * from, row);
+  if (IsQuantized(codec.format)) {
+    const int groups = head_dim / codec.group_size;
+    for (int g = 0; g < groups; ++g) {
+      value_scales[size_t(to) * groups + g] = value_scales[size_t(from) * groups + g];
+      value_zeros[size_t(to) * groups + g] = value_zeros[size_t(from) * groups + g];
+    }
+  }
+}
+
+}  // namespace akv
