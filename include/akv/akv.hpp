@@ -99,6 +99,12 @@ class Engine {
   std::vector<int32_t> Tokenize(const std::string& text, bool add_special = true, bool parse_special = false) const;
   std::string Detokenize(const std::vector<int32_t>& tokens) const;
   std::string TokenPiece(int32_t token) const;
+
+  // One decode step for several sessions at once (continuous batching): appends tokens[i] to
+  // sessions[i] and refreshes each session's last logits. The sessions' weight matmuls run as
+  // one batch; attention runs per session over its own cache. Not thread-safe against other
+  // calls on the same engine.
+  Status DecodeBatch(std::span<Session* const> sessions, std::span<const int32_t> tokens);
   bool IsEndOfGeneration(int32_t token) const;
   bool adds_bos() const;      // the model's metadata asks for a BOS token
   int32_t bos_token() const;

@@ -58,6 +58,15 @@ std::string Engine::Detokenize(const std::vector<int32_t>& tokens) const { retur
 
 std::string Engine::TokenPiece(int32_t token) const { return model_->tokenizer().TokenToPiece(token); }
 
+Status Engine::DecodeBatch(std::span<Session* const> sessions, std::span<const int32_t> tokens) {
+  if (sessions.size() != tokens.size()) return InvalidArgument("DecodeBatch: one token per session expected");
+  for (size_t i = 0; i < sessions.size(); ++i) {
+    if (sessions[i]->engine_ != this) return InvalidArgument("DecodeBatch: session belongs to another engine");
+    AKV_RETURN_IF_ERROR(sessions[i]->Decode(tokens[i]));
+  }
+  return Status::Ok();
+}
+
 bool Engine::adds_bos() const { return model_->tokenizer().add_bos(); }
 int32_t Engine::bos_token() const { return model_->tokenizer().bos(); }
 
