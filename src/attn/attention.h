@@ -76,6 +76,9 @@ Status Attend(const AttentionShape& shape, int n_queries, const float* q, const 
               std::span<const KvHeadSegments> kv_heads, float* out, SoftmaxStats* stats = nullptr,
               const AttentionOptions& options = {});
 
+// The SIMD target the kernel dispatches to on this CPU ("AVX3", "AVX2", ...), for reports.
+const char* AttentionKernelTarget();
+
 // The definition the kernel is tested against: every segment de-quantized with the scalar codec
 // reference, then scores, softmax, output and mass in double precision. Same arguments.
 Status AttendReference(const AttentionShape& shape, int n_queries, const float* q,

@@ -520,6 +520,8 @@ void RunMassTaskSimd(const MassTask& task) {
   }
 }
 
+const char* KernelTargetNameSimd() { return hwy::TargetName(HWY_TARGET); }
+
 }  // namespace HWY_NAMESPACE
 }  // namespace akv
 HWY_AFTER_NAMESPACE();
@@ -529,6 +531,9 @@ namespace akv {
 
 HWY_EXPORT(RunAttentionTaskSimd);
 HWY_EXPORT(RunMassTaskSimd);
+HWY_EXPORT(KernelTargetNameSimd);
+
+const char* AttentionKernelTarget() { return HWY_DYNAMIC_DISPATCH(KernelTargetNameSimd)(); }
 
 void RunAttentionTask(const AttentionTask& task) { HWY_DYNAMIC_DISPATCH(RunAttentionTaskSimd)(task); }
 void RunMassTask(const MassTask& task) { HWY_DYNAMIC_DISPATCH(RunMassTaskSimd)(task); }

@@ -26,12 +26,12 @@ HWY_INLINE bool QuantizeGroupToCodes(const float* HWY_RESTRICT x, int n, int bit
   const hn::Rebind<uint8_t, DI32> du8;
   const int lanes = static_cast<int>(hn::Lanes(df));
   VF lo = hn::LoadU(df, x), hi = lo;
-  auto nan = hn::Ne(lo, lo);
+  auto nan = hn::Not(hn::Eq(lo, lo));
   for (int i = lanes; i < n; i += lanes) {
     const VF v = hn::LoadU(df, x + i);
     lo = hn::Min(lo, v);
     hi = hn::Max(hi, v);
-    nan = hn::Or(nan, hn::Ne(v, v));
+    nan = hn::Or(nan, hn::Not(hn::Eq(v, v)));
   }
   if (!hn::AllFalse(df, nan)) return false;
   const float lo_s = hn::GetLane(hn::MinOfLanes(df, lo));

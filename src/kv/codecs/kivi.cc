@@ -31,12 +31,12 @@ bool EncodeBlockSimd(int bits, int block, int head_dim, const float* HWY_RESTRIC
   std::vector<float> zero_f(head_dim), inv_scale_f(head_dim);
   for (int c = 0; c < head_dim; c += lanes) {
     VF lo = hn::LoadU(df, keys + c), hi = lo;
-    auto nan = hn::Ne(lo, lo);
+    auto nan = hn::Not(hn::Eq(lo, lo));
     for (int t = 1; t < block; ++t) {
       const VF v = hn::LoadU(df, keys + size_t(t) * head_dim + c);
       lo = hn::Min(lo, v);
       hi = hn::Max(hi, v);
-      nan = hn::Or(nan, hn::Ne(v, v));
+      nan = hn::Or(nan, hn::Not(hn::Eq(v, v)));
     }
     if (!hn::AllFalse(df, nan)) return false;
     HWY_ALIGN float lo_a[16], hi_a[16];

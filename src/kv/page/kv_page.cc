@@ -41,7 +41,7 @@ Status KvPage::AppendKeyValue(const float* key, const float* value, int32_t posi
   AKV_RETURN_IF_ERROR(EncodeValueSlot(layout_.value, dim, value, slot, mutable_data() + layout_.value_data_offset,
                                       section<f16_t>(layout_.value_scales_offset),
                                       section<f16_t>(layout_.value_zeros_offset)));
-  section<int32_t>(layout_.positions_offset)[slot] = position;
+  mutable_positions()[slot] = position;
   std::vector<float> stored(dim);
   DecodeKeySlot(layout_.key, dim, data() + layout_.key_data_offset, section<f16_t>(layout_.key_scales_offset),
                 section<f16_t>(layout_.key_zeros_offset), slot, stored.data());
@@ -92,7 +92,7 @@ Status KvPage::AppendBlock(const float* keys, const float* values, const int32_t
                                         section<f16_t>(layout_.value_scales_offset),
                                         section<f16_t>(layout_.value_zeros_offset)));
   for (int i = 0; i < n; ++i) {
-    section<int32_t>(layout_.positions_offset)[n_slots_ + i] = positions[i];
+    mutable_positions()[n_slots_ + i] = positions[i];
     DecodeKeySlot(layout_.key, dim, data() + layout_.key_data_offset, section<f16_t>(layout_.key_scales_offset),
                   section<f16_t>(layout_.key_zeros_offset), n_slots_ + i, stored.data());
     ExtendKeySummary(stored.data(), dim, section<f16_t>(layout_.key_min_offset), section<f16_t>(layout_.key_max_offset));
@@ -124,7 +124,7 @@ Status KvPage::RemoveSlot(int slot) {
                 section<f16_t>(layout_.key_scales_offset), section<f16_t>(layout_.key_zeros_offset), last, slot);
     CopyValueSlot(layout_.value, layout_.head_dim, mutable_data() + layout_.value_data_offset,
                   section<f16_t>(layout_.value_scales_offset), section<f16_t>(layout_.value_zeros_offset), last, slot);
-    int32_t* pos = section<int32_t>(layout_.positions_offset);
+    int32_t* pos = mutable_positions();
     pos[slot] = pos[last];
   }
   --n_slots_;

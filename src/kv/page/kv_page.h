@@ -58,6 +58,8 @@ class KvPage {
   KvPage(const PageLayout& layout, hwy::AlignedFreeUniquePtr<uint8_t[]> buffer)
       : layout_(layout), buffer_(std::move(buffer)) {}
   uint8_t* mutable_data() { return buffer_.get(); }
+  int32_t* mutable_positions() { return reinterpret_cast<int32_t*>(mutable_data() + layout_.positions_offset); }
+  // An optional section (offset 0 means absent: positions, the only section at 0, has its own accessor).
   template <typename T>
   T* section(size_t offset) { return offset ? reinterpret_cast<T*>(mutable_data() + offset) : nullptr; }
   Status AppendKeyValue(const float* key, const float* value, int32_t position);
