@@ -1,6 +1,8 @@
 #include "kv/cache_factory.h"
 
+#include "kv/cache_config.h"
 #include "kv/full_cache.h"
+#include "kv/tiered_cache.h"
 
 namespace akv {
 
@@ -11,7 +13,12 @@ StatusOr<std::unique_ptr<KvCache>> MakeKvCache(const std::string& spec, const Kv
     if (name != spec) return InvalidArgument("cache 'full' takes no options (got '" + spec + "')");
     return std::unique_ptr<KvCache>(new FullCache(shape, n_ctx));
   }
-  return InvalidArgument("unknown KV cache '" + name + "' (available: full)");
+  if (name == "akv") {
+    AKV_ASSIGN_OR_RETURN(CacheConfig config, CacheConfig::Parse(spec));
+    AKV_ASSIGN_OR_RETURN(auto cache, TieredCache::Create(config, shape, n_ctx));
+    return std::unique_ptr<KvCache>(std::move(cache));
+  }
+  return InvalidArgument("unknown KV cache '" + name + "' (available: full, akv[:quality|balanced|aggressive][,key=value...])");
 }
 
 }  // namespace akv

@@ -42,7 +42,7 @@ Status FullCache::Append(int layer, const float* k, const float* v, const int32_
   return Status::Ok();
 }
 
-void FullCache::Attend(int layer, const float* q, const int32_t* positions, int64_t n_q, float* out,
+Status FullCache::Attend(int layer, const float* q, const int32_t* positions, int64_t n_q, float* out,
                        ThreadPool& pool) {
   const int hd = shape_.head_dim;
   const int group = shape_.n_q_per_kv;
@@ -115,6 +115,7 @@ void FullCache::Attend(int layer, const float* q, const int32_t* positions, int6
       }
     }
   });
+  return Status::Ok();
 }
 
 CacheStats FullCache::Stats() const {

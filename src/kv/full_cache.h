@@ -13,7 +13,7 @@ class FullCache : public KvCache {
   FullCache(const KvShape& shape, int64_t capacity);
   std::string name() const override { return "full"; }
   Status Append(int layer, const float* k, const float* v, const int32_t* positions, int64_t n) override;
-  void Attend(int layer, const float* q, const int32_t* positions, int64_t n_q, float* out,
+  Status Attend(int layer, const float* q, const int32_t* positions, int64_t n_q, float* out,
               ThreadPool& pool) override;
   int64_t n_positions() const override { return n_tokens_.empty() ? 0 : n_tokens_[0]; }
   int64_t capacity() const override { return capacity_; }

@@ -33,12 +33,16 @@ class KvCache {
   // Causal attention of q [n_q, n_head_kv * n_q_per_kv, head_dim] (rotated; query t at
   // positions[t]) over the stored tokens of `layer` whose position is <= the query's, with
   // scale 1/sqrt(head_dim). Writes out [n_q, n_head, head_dim].
-  virtual void Attend(int layer, const float* q, const int32_t* positions, int64_t n_q, float* out,
-                      ThreadPool& pool) = 0;
+  virtual Status Attend(int layer, const float* q, const int32_t* positions, int64_t n_q, float* out,
+                        ThreadPool& pool) = 0;
 
   // Called once after every layer of a forward step has appended and attended; policies that
   // move tokens between tiers do it here.
   virtual void EndStep() {}
+
+  // Most tokens one forward pass may append before the cache's policy runs (EndStep); the model
+  // splits longer inputs, so no token attends to another at a precision the cache would not keep.
+  virtual int64_t max_batch() const { return 1 << 30; }
 
   virtual int64_t n_positions() const = 0;  // tokens appended (per layer)
   virtual int64_t capacity() const = 0;     // most tokens that can be appended

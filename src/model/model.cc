@@ -49,8 +49,9 @@ Status Model::Forward(const int32_t* tokens, const int32_t* positions, int64_t n
       return InvalidArgument("token id " + std::to_string(tokens[i]) + " is outside the vocabulary (0.." +
                              std::to_string(config_.n_vocab - 1) + ")");
   }
-  for (int64_t b = 0; b < n; b += kMaxBatch) {
-    const int64_t nb = std::min(kMaxBatch, n - b);
+  const int64_t max_batch = std::max<int64_t>(1, std::min(kMaxBatch, cache.max_batch()));
+  for (int64_t b = 0; b < n; b += max_batch) {
+    const int64_t nb = std::min(max_batch, n - b);
     const bool last = b + nb == n;
     float* out = nullptr;
     if (logits && all_logits) out = logits + b * config_.n_vocab;
@@ -102,7 +103,7 @@ Status Model::ForwardBatch(const int32_t* tokens, const int32_t* positions, int6
     s.rope->Apply(s.q.data(), n, c.n_head, c.head_dim);
     s.rope->Apply(s.k.data(), n, c.n_head_kv, c.head_dim);
     AKV_RETURN_IF_ERROR(cache.Append(l, s.k.data(), s.v.data(), positions, n));
-    cache.Attend(l, s.q.data(), positions, n, s.attn.data(), pool);
+    AKV_RETURN_IF_ERROR(cache.Attend(l, s.q.data(), positions, n, s.attn.data(), pool));
     MatMul(L.wo, s.attn.data(), qd, n, s.h.data(), d, pool);
     for (int64_t t = 0; t < n; ++t) AddInPlace(&s.x[t * d], &s.h[t * d], d);
 

@@ -114,8 +114,14 @@ void DecodeValueSlot(const CodecSpec& codec, int head_dim, const void* value_dat
 
 void CopyKeySlot(const CodecSpec& codec, int head_dim, void* key_data, f16_t* key_scales,
                  f16_t* key_zeros, int from, int to) {
-  uint8_t* src = KeyTile(codec, head_dim, key_data, from);
-  uint8_t* dst = KeyTile(codec, head_dim, key_data, to);
+  CopyKeySlotBetween(codec, head_dim, key_data, key_scales, key_zeros, from, key_data, key_scales, key_zeros, to);
+}
+
+void CopyKeySlotBetween(const CodecSpec& codec, int head_dim, const void* src_data, const f16_t* src_scales,
+                        const f16_t* src_zeros, int from, void* dst_data, f16_t* dst_scales, f16_t* dst_zeros,
+                        int to) {
+  const uint8_t* src = KeyTile(codec, head_dim, const_cast<void*>(src_data), from);
+  uint8_t* dst = KeyTile(codec, head_dim, dst_data, to);
   const int jf = from % kTileSlots, jt = to % kTileSlots;
   if (!IsQuantized(codec.format)) {
     const uint16_t* s = reinterpret_cast<const uint16_t*>(src);
@@ -130,21 +136,27 @@ void CopyKeySlot(const CodecSpec& codec, int head_dim, void* key_data, f16_t* ke
   for (int g = 0; g < head_dim / codec.group_size; ++g) {
     const size_t a = KeyScaleIndex(codec, head_dim, from, g * codec.group_size);
     const size_t b = KeyScaleIndex(codec, head_dim, to, g * codec.group_size);
-    key_scales[b] = key_scales[a];
-    key_zeros[b] = key_zeros[a];
+    dst_scales[b] = src_scales[a];
+    dst_zeros[b] = src_zeros[a];
   }
 }
 
 void CopyValueSlot(const CodecSpec& codec, int head_dim, void* value_data, f16_t* value_scales,
                    f16_t* value_zeros, int from, int to) {
+  CopyValueSlotBetween(codec, head_dim, value_data, value_scales, value_zeros, from, value_data, value_scales,
+                       value_zeros, to);
+}
+
+void CopyValueSlotBetween(const CodecSpec& codec, int head_dim, const void* src_data, const f16_t* src_scales,
+                          const f16_t* src_zeros, int from, void* dst_data, f16_t* dst_scales, f16_t* dst_zeros,
+                          int to) {
   const size_t row = ValueRowBytes(codec, head_dim);
-  uint8_t* base = static_cast<uint8_t*>(value_data);
-  std::memmove(base + row * to, base + row * from, row);
+  std::memmove(static_cast<uint8_t*>(dst_data) + row * to, static_cast<const uint8_t*>(src_data) + row * from, row);
   if (IsQuantized(codec.format)) {
     const int groups = head_dim / codec.group_size;
     for (int g = 0; g < groups; ++g) {
-      value_scales[size_t(to) * groups + g] = value_scales[size_t(from) * groups + g];
-      value_zeros[size_t(to) * groups + g] = value_zeros[size_t(from) * groups + g];
+      dst_scales[size_t(to) * groups + g] = src_scales[size_t(from) * groups + g];
+      dst_zeros[size_t(to) * groups + g] = src_zeros[size_t(from) * groups + g];
     }
   }
 }

@@ -31,5 +31,13 @@ void CopyKeySlot(const CodecSpec& codec, int head_dim, void* key_data, f16_t* ke
                  f16_t* key_zeros, int from, int to);
 void CopyValueSlot(const CodecSpec& codec, int head_dim, void* value_data, f16_t* value_scales,
                    f16_t* value_zeros, int from, int to);
+// The same, from slot `from` of one page's sections to slot `to` of another page of the same
+// codec (used to compact pages after slots leave them).
+void CopyKeySlotBetween(const CodecSpec& codec, int head_dim, const void* src_data, const f16_t* src_scales,
+                        const f16_t* src_zeros, int from, void* dst_data, f16_t* dst_scales, f16_t* dst_zeros,
+                        int to);
+void CopyValueSlotBetween(const CodecSpec& codec, int head_dim, const void* src_data, const f16_t* src_scales,
+                          const f16_t* src_zeros, int from, void* dst_data, f16_t* dst_scales, f16_t* dst_zeros,
+                          int to);
 
 }  // namespace akv

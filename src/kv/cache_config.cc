@@ -1,0 +1,223 @@
+#include "kv/cache_config.h"
+
+#include <charconv>
+#include <cmath>
+#include <sstream>
+#include <variant>
+
+namespace akv {
+
+namespace {
+
+using Member = std::variant<double CacheConfig::*, int CacheConfig::*, bool CacheConfig::*>;
+
+struct Field {
+  const char* key;
+  Member member;
+  const char* help;
+};
+
+// The one declaration of every key: parsing, ToString and Help all read this table.
+const Field kFields[] = {
+    {"hot_budget", &CacheConfig::hot_budget, "f16 tokens per sequence (count, or fraction of stored tokens if < 1)"},
+    {"warm_budget", &CacheConfig::warm_budget, "warm (quantized) tokens; the rest goes cold (count or fraction)"},
+    {"max_total", &CacheConfig::max_total, "evict beyond this many tokens (0: never evict)"},
+    {"warm_bits", &CacheConfig::warm_bits, "bits of warm keys/values: 8, 4 or 2"},
+    {"cold_bits", &CacheConfig::cold_bits, "bits of cold keys/values: 8, 4 or 2"},
+    {"group_size", &CacheConfig::group_size, "values per quantization group: 32, 64 or 128"},
+    {"kivi_keys", &CacheConfig::kivi_keys, "quantize warm/cold keys per channel over blocks of group_size tokens (KIVI)"},
+    {"hadamard", &CacheConfig::hadamard, "rotate keys (and queries) by a Hadamard transform before quantizing"},
+    {"page_size", &CacheConfig::page_size, "token slots per page (multiple of 32)"},
+    {"cold_attend_all", &CacheConfig::cold_attend_all, "attention reads every cold page (else only promoted ones)"},
+    {"n_anchors", &CacheConfig::n_anchors, "first tokens always hot (attention sinks, BOS, system prompt)"},
+    {"protect_recent", &CacheConfig::protect_recent, "last tokens always hot"},
+    {"decay", &CacheConfig::decay, "score decay per step, in [0, 1]"},
+    {"w_attn", &CacheConfig::w_attn, "weight of the attention mass in the score"},
+    {"w_recency", &CacheConfig::w_recency, "weight of the recency bonus in the score"},
+    {"observation_window", &CacheConfig::observation_window, "prefill: last queries whose attention seeds the scores"},
+    {"pool_kernel", &CacheConfig::pool_kernel, "prefill: max-pool width over positions (odd; 1 = none)"},
+    {"gamma", &CacheConfig::gamma, "AKCB heavy-hitter score: mean + gamma * std of attention"},
+    {"layer_adaptive", &CacheConfig::layer_adaptive, "per-layer hot/warm ratios from prefill attention statistics"},
+    {"tau1", &CacheConfig::tau1, "AKCB threshold 1 (tau1 < tau2 < tau3)"},
+    {"tau2", &CacheConfig::tau2, "AKCB threshold 2"},
+    {"tau3", &CacheConfig::tau3, "AKCB threshold 3"},
+    {"migrate_interval", &CacheConfig::migrate_interval, "decode steps between policy runs (also run when over budget)"},
+    {"promote_k", &CacheConfig::promote_k, "cold pages promoted per KV head per check"},
+    {"promote_interval", &CacheConfig::promote_interval, "decode steps between promotion checks"},
+    {"prefill_chunk", &CacheConfig::prefill_chunk, "most tokens appended per forward pass before the policy runs"},
+};
+
+struct Preset {
+  const char* name;
+  const char* settings;  // applied over the defaults
+  const char* help;
+};
+
+const Preset kPresets[] = {
+    {"quality", "hot_budget=0.25,warm_budget=1,warm_bits=8,cold_bits=4,group_size=32",
+     "25% f16, the rest int8 (cold int4): near-lossless"},
+    {"balanced", "hot_budget=0.05,warm_budget=0.6,warm_bits=4,cold_bits=2,group_size=64",
+     "5% f16, 60% int4, the rest int2"},
+    {"aggressive", "hot_budget=0.03,warm_budget=0.2,warm_bits=4,cold_bits=2,group_size=64",
+     "3% f16, 20% int4, the rest int2"},
+};
+
+std::string Trim(std::string s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  size_t i = 0;
+  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+  return s.substr(i);
+}
+
+Status SetField(CacheConfig& c, const std::string& key, const std::string& value) {
+  for (const Field& f : kFields) {
+    if (key != f.key) continue;
+    auto bad = [&](const char* want) {
+      return InvalidArgument("cache option '" + key + "': '" + value + "' is not " + want);
+    };
+    if (auto m = std::get_if<double CacheConfig::*>(&f.member)) {
+      double v;
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+      if (ec != std::errc() || p != value.data() + value.size() || !std::isfinite(v)) return bad("a number");
+      c.*(*m) = v;
+    } else if (auto m = std::get_if<int CacheConfig::*>(&f.member)) {
+      int v;
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+      if (ec != std::errc() || p != value.data() + value.size()) return bad("an integer");
+      c.*(*m) = v;
+    } else {
+      auto b = std::get<bool CacheConfig::*>(f.member);
+      if (value == "1" || value == "true" || value == "on") c.*b = true;
+      else if (value == "0" || value == "false" || value == "off") c.*b = false;
+      else return bad("a boolean (true/false)");
+    }
+    return Status::Ok();
+  }
+  std::string keys;
+  for (const Field& f : kFields) keys += std::string(keys.empty() ? "" : ", ") + f.key;
+  return InvalidArgument("unknown cache option '" + key + "' (options: " + keys + ")");
+}
+
+Status ApplySettings(CacheConfig& c, const std::string& list) {
+  std::stringstream ss(list);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    item = Trim(item);
+    if (item.empty()) continue;
+    size_t eq = item.find('=');
+    if (eq == std::string::npos) return InvalidArgument("cache option '" + item + "' needs a value (key=value)");
+    AKV_RETURN_IF_ERROR(SetField(c, Trim(item.substr(0, eq)), Trim(item.substr(eq + 1))));
+  }
+  return Status::Ok();
+}
+
+std::string FieldValue(const CacheConfig& c, const Field& f) {
+  std::ostringstream os;
+  if (auto m = std::get_if<double CacheConfig::*>(&f.member)) os << c.*(*m);
+  else if (auto m = std::get_if<int CacheConfig::*>(&f.member)) os << c.*(*m);
+  else os << (c.*std::get<bool CacheConfig::*>(f.member) ? "true" : "false");
+  return os.str();
+}
+
+}  // namespace
+
+Status CacheConfig::ApplyPreset(const std::string& name) {
+  for (const Preset& p : kPresets) {
+    if (name == p.name) {
+      preset = name;
+      return ApplySettings(*this, p.settings);
+    }
+  }
+  std::string names;
+  for (const Preset& p : kPresets) names += std::string(names.empty() ? "" : ", ") + p.name;
+  return InvalidArgument("unknown cache preset '" + name + "' (presets: " + names + ")");
+}
+
+StatusOr<CacheConfig> CacheConfig::Parse(const std::string& spec) {
+  CacheConfig c;
+  std::string head = spec, rest;
+  if (size_t comma = spec.find(','); comma != std::string::npos) {
+    head = spec.substr(0, comma);
+    rest = spec.substr(comma + 1);
+  }
+  head = Trim(head);
+  std::string preset = "balanced";
+  if (size_t colon = head.find(':'); colon != std::string::npos) {
+    preset = Trim(head.substr(colon + 1));
+    head = Trim(head.substr(0, colon));
+  }
+  if (head.empty()) return InvalidArgument("empty cache spec");
+  c.method = head;
+  AKV_RETURN_IF_ERROR(c.ApplyPreset(preset));
+  AKV_RETURN_IF_ERROR(ApplySettings(c, rest));
+  AKV_RETURN_IF_ERROR(c.Validate());
+  return c;
+}
+
+Status CacheConfig::Validate() const {
+  auto bits_ok = [](int b) { return b == 2 || b == 4 || b == 8; };
+  if (!bits_ok(warm_bits)) return InvalidArgument("warm_bits must be 8, 4 or 2, got " + std::to_string(warm_bits));
+  if (!bits_ok(cold_bits)) return InvalidArgument("cold_bits must be 8, 4 or 2, got " + std::to_string(cold_bits));
+  if (cold_bits > warm_bits)
+    return InvalidArgument("cold_bits (" + std::to_string(cold_bits) + ") must not exceed warm_bits (" + std::to_string(warm_bits) + ")");
+  if (group_size != 32 && group_size != 64 && group_size != 128)
+    return InvalidArgument("group_size must be 32, 64 or 128, got " + std::to_string(group_size));
+  if (page_size < 32 || page_size % 32 != 0 || page_size > 4096)
+    return InvalidArgument("page_size must be a multiple of 32 in [32, 4096], got " + std::to_string(page_size));
+  if (kivi_keys && page_size % group_size != 0)
+    return InvalidArgument("kivi_keys needs page_size to be a multiple of group_size");
+  if (!(hot_budget > 0)) return InvalidArgument("hot_budget must be positive");
+  if (!(warm_budget >= 0)) return InvalidArgument("warm_budget must be >= 0");
+  if (max_total < 0) return InvalidArgument("max_total must be >= 0 (0 = no eviction)");
+  if (max_total > 0 && max_total < 1 && max_total <= hot_budget)
+    return InvalidArgument("max_total must exceed hot_budget");
+  if (max_total >= 1 && hot_budget >= 1 && max_total < hot_budget)
+    return InvalidArgument("impossible budget: max_total (" + std::to_string(static_cast<int64_t>(max_total)) +
+                           ") is smaller than hot_budget (" + std::to_string(static_cast<int64_t>(hot_budget)) + ")");
+  if (n_anchors < 0 || protect_recent < 0) return InvalidArgument("n_anchors and protect_recent must be >= 0");
+  if (hot_budget >= 1 && hot_budget < n_anchors + protect_recent)
+    return InvalidArgument("impossible budget: hot_budget (" + std::to_string(static_cast<int64_t>(hot_budget)) +
+                           ") is smaller than n_anchors + protect_recent (" + std::to_string(n_anchors + protect_recent) +
+                           "), which are always hot");
+  if (!(decay >= 0 && decay <= 1)) return InvalidArgument("decay must be in [0, 1]");
+  if (w_attn < 0 || w_recency < 0 || gamma < 0) return InvalidArgument("w_attn, w_recency and gamma must be >= 0");
+  if (observation_window < 1) return InvalidArgument("observation_window must be >= 1");
+  if (pool_kernel < 1 || pool_kernel % 2 == 0) return InvalidArgument("pool_kernel must be odd and >= 1");
+  if (!(tau1 < tau2 && tau2 < tau3))
+    return InvalidArgument("thresholds must satisfy tau1 < tau2 < tau3 (got " + std::to_string(tau1) + ", " +
+                           std::to_string(tau2) + ", " + std::to_string(tau3) + ")");
+  if (migrate_interval < 1 || promote_interval < 1) return InvalidArgument("migrate_interval and promote_interval must be >= 1");
+  if (promote_k < 0) return InvalidArgument("promote_k must be >= 0");
+  if (prefill_chunk < 1) return InvalidArgument("prefill_chunk must be >= 1");
+  return Status::Ok();
+}
+
+std::string CacheConfig::ToString() const {
+  CacheConfig base;
+  base.method = method;
+  (void)base.ApplyPreset(preset);
+  std::string s = method + ":" + preset;
+  for (const Field& f : kFields) {
+    std::string v = FieldValue(*this, f);
+    if (v != FieldValue(base, f)) s += std::string(",") + f.key + "=" + v;
+  }
+  return s;
+}
+
+std::string CacheConfig::Help() {
+  std::ostringstream os;
+  CacheConfig d;
+  (void)d.ApplyPreset("balanced");
+  os << "Cache spec: METHOD[:PRESET][,key=value...]   e.g. akv:balanced,hot_budget=256\n\nPresets:\n";
+  for (const Preset& p : kPresets) os << "  " << p.name << ": " << p.help << " (" << p.settings << ")\n";
+  os << "\nOptions (defaults of the balanced preset):\n";
+  for (const Field& f : kFields) os << "  " << f.key << "=" << FieldValue(d, f) << "  " << f.help << "\n";
+  return os.str();
+}
+
+int64_t CacheConfig::BudgetTokens(double budget, int64_t n_stored) {
+  if (budget >= 1) return static_cast<int64_t>(budget);
+  return static_cast<int64_t>(std::ceil(budget * static_cast<double>(n_stored)));
+}
+
+}  // namespace akv

@@ -1,0 +1,70 @@
+// CacheConfig: every knob of the adaptive tiered cache (and of the baseline policies built on the
+// same stores). One table of fields (cache_config.cc) drives parsing of the spec string, the
+// validation messages and the help text, so `--cache akv:balanced,hot_budget=512` and the API
+// agree by construction.
+//
+// Spec syntax:  METHOD[:PRESET][,key=value...]     e.g. "akv", "akv:aggressive,warm_bits=2"
+// Budgets are token counts per sequence (per layer and KV head) when >= 1, or a fraction of the
+// tokens stored so far when in (0, 1): hot_budget=0.1 keeps 10% of the tokens hot.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace akv {
+
+struct CacheConfig {
+  std::string method = "akv";  // akv, full, window, h2o, snapkv, ... (policies)
+  std::string preset = "balanced";
+
+  // Tiers.
+  double hot_budget = 0.1;     // f16 tokens (count, or fraction of stored tokens)
+  double warm_budget = 0.6;    // warm tokens; the rest is cold
+  double max_total = 0;        // > 0: evict beyond this many tokens (0: never evict)
+  int warm_bits = 4;           // 8, 4 or 2
+  int cold_bits = 2;           // 8, 4 or 2
+  int group_size = 32;         // quantization group (32, 64, 128)
+  bool kivi_keys = false;      // warm/cold keys quantized per channel over blocks of group_size tokens
+  bool hadamard = true;        // rotate keys before quantization
+  int page_size = 64;          // slots per page
+  bool cold_attend_all = true; // attend every cold page (CPU: cheap), else only promoted pages
+
+  // Protection zones (always hot).
+  int n_anchors = 16;          // first tokens (attention sinks, BOS, system prompt)
+  int protect_recent = 64;     // last tokens
+
+  // Importance score: score = decay * score + w_attn * mass + w_recency * recency_bonus.
+  double decay = 0.95;
+  double w_attn = 1.0;
+  double w_recency = 0.0;
+  int observation_window = 32;  // prefill: last queries whose attention seeds the scores
+  int pool_kernel = 7;          // prefill: max-pool width over positions (SnapKV), 1 = none
+  double gamma = 1.0;           // AKCB heavy-hitter score = mean + gamma * std of attention
+
+  // Per-layer adaptation from prefill attention statistics (AKCB/ARKV).
+  bool layer_adaptive = true;
+  double tau1 = 0.1, tau2 = 0.3, tau3 = 0.6;
+
+  // Migration.
+  int migrate_interval = 16;   // apply the policy every N decode steps (and when over budget)
+  int promote_k = 4;           // cold pages promoted per KV head per check
+  int promote_interval = 8;    // steps between promotion checks
+  int prefill_chunk = 64;      // most tokens one forward pass appends before the policy runs
+
+  // Parses "METHOD[:PRESET][,key=value...]"; errors name the key and the allowed values.
+  static StatusOr<CacheConfig> Parse(const std::string& spec);
+  // Applies a preset's values (quality, balanced, aggressive) for `method`.
+  Status ApplyPreset(const std::string& name);
+  // Checks ranges and consistency (tau order, bit widths, budgets).
+  Status Validate() const;
+  // Canonical spec string (method:preset,key=value for every non-default key).
+  std::string ToString() const;
+  // Help text listing every key with its default and meaning, and the presets.
+  static std::string Help();
+  // Budget in tokens for `n_stored` tokens (count or fraction).
+  static int64_t BudgetTokens(double budget, int64_t n_stored);
+};
+
+}  // namespace akv

@@ -1,0 +1,489 @@
+#include "kv/tiered_cache.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <numeric>
+
+#include "attn/key_summary.h"
+#include "kv/codecs/hadamard.h"
+#include "kv/codecs/slot_codec.h"
+
+namespace akv {
+
+namespace {
+struct FreeDeleter {
+  void operator()(uint8_t* p) const { std::free(p); }
+};
+constexpr int kTiers = 3;
+}  // namespace
+
+// A page: up to layout.capacity slots of one (layer, KV head) in one tier, plus per-slot
+// scorer state. The byte buffer is the PageLayout image the attention kernel reads in place.
+struct TieredCache::Page {
+  Tier tier = Tier::kHot;
+  const PageLayout* layout = nullptr;
+  std::unique_ptr<uint8_t, FreeDeleter> buf;
+  int n = 0;
+  std::vector<float> score;    // importance (decayed attention mass)
+  std::vector<float> mass;     // attention mass of the last observed queries (kernel output)
+  std::vector<float> mass_sum, mass_sq;  // AKCB heavy-hitter statistics
+  std::vector<int32_t> n_obs;
+
+  explicit Page(Tier t, const PageLayout* l) : tier(t), layout(l) {
+    const size_t bytes = (l->total_bytes + 63) / 64 * 64;
+    buf.reset(static_cast<uint8_t*>(std::aligned_alloc(64, bytes)));
+    std::memset(buf.get(), 0, bytes);
+    score.assign(l->capacity, 0.f);
+    mass.assign(l->capacity, 0.f);
+    mass_sum.assign(l->capacity, 0.f);
+    mass_sq.assign(l->capacity, 0.f);
+    n_obs.assign(l->capacity, 0);
+    ResetKeySummary(l->head_dim, key_min(), key_max());
+  }
+  // Sections a codec does not have (scales of f16 data) are at offset 0 in the layout.
+  template <typename T>
+  T* At(size_t offset) { return offset ? reinterpret_cast<T*>(buf.get() + offset) : nullptr; }
+  int32_t* positions() { return reinterpret_cast<int32_t*>(buf.get() + layout->positions_offset); }
+  void* key_data() { return buf.get() + layout->key_data_offset; }
+  f16_t* key_scales() { return At<f16_t>(layout->key_scales_offset); }
+  f16_t* key_zeros() { return At<f16_t>(layout->key_zeros_offset); }
+  void* value_data() { return buf.get() + layout->value_data_offset; }
+  f16_t* value_scales() { return At<f16_t>(layout->value_scales_offset); }
+  f16_t* value_zeros() { return At<f16_t>(layout->value_zeros_offset); }
+  f16_t* key_min() { return At<f16_t>(layout->key_min_offset); }
+  f16_t* key_max() { return At<f16_t>(layout->key_max_offset); }
+};
+
+struct TieredCache::HeadStore {
+  std::vector<std::unique_ptr<Page>> pages[kTiers];
+  int64_t count[kTiers] = {0, 0, 0};
+  int64_t total() const { return count[0] + count[1] + count[2]; }
+};
+
+TieredCache::TieredCache(const CacheConfig& config, const KvShape& shape, int64_t capacity)
+    : KvCache(shape), config_(config), capacity_(capacity) {}
+
+TieredCache::~TieredCache() = default;
+
+StatusOr<std::unique_ptr<TieredCache>> TieredCache::Create(const CacheConfig& config, const KvShape& shape,
+                                                           int64_t capacity) {
+  AKV_RETURN_IF_ERROR(config.Validate());
+  if (config.kivi_keys)
+    return InvalidArgument("kivi_keys is not supported by the tiered AKV cache (use the 'kivi' method)");
+  std::unique_ptr<TieredCache> c(new TieredCache(config, shape, capacity));
+  const int hd = shape.head_dim;
+  CodecSpec hot = CodecSpec::F16();
+  CodecSpec warm_k = CodecSpec::Quantized(config.warm_bits, config.group_size, config.hadamard);
+  CodecSpec warm_v = CodecSpec::Quantized(config.warm_bits, config.group_size);
+  CodecSpec cold_k = CodecSpec::Quantized(config.cold_bits, config.group_size, config.hadamard);
+  CodecSpec cold_v = CodecSpec::Quantized(config.cold_bits, config.group_size);
+  if (config.group_size > hd)
+    return InvalidArgument("group_size " + std::to_string(config.group_size) + " exceeds the head dimension " +
+                           std::to_string(hd));
+  AKV_ASSIGN_OR_RETURN(c->layout_[0], PageLayout::Make(hot, hot, hd, config.page_size));
+  AKV_ASSIGN_OR_RETURN(c->layout_[1], PageLayout::Make(warm_k, warm_v, hd, config.page_size));
+  AKV_ASSIGN_OR_RETURN(c->layout_[2], PageLayout::Make(cold_k, cold_v, hd, config.page_size));
+  c->stores_.resize(static_cast<size_t>(shape.n_layer) * shape.n_head_kv);
+  c->workspaces_ = std::vector<AttentionWorkspace>(shape.n_layer);
+  c->last_q_.assign(static_cast<size_t>(shape.n_layer) * shape.n_head_kv * shape.n_q_per_kv * hd, 0.f);
+  c->layer_hot_scale_.assign(shape.n_layer, 1.0);
+  return c;
+}
+
+void TieredCache::Clear() {
+  for (HeadStore& hs : stores_) hs = HeadStore();
+  n_positions_ = 0;
+  steps_ = decode_steps_ = 0;
+  last_n_q_ = 0;
+  promotions_ = demotions_ = evictions_ = 0;
+  max_position_ = -1;
+  std::fill(layer_hot_scale_.begin(), layer_hot_scale_.end(), 1.0);
+}
+
+TieredCache::Page* TieredCache::TailPage(HeadStore& hs, Tier tier) {
+  auto& pages = hs.pages[static_cast<int>(tier)];
+  if (pages.empty() || pages.back()->n == pages.back()->layout->capacity)
+    pages.push_back(std::make_unique<Page>(tier, &layout_[static_cast<int>(tier)]));
+  return pages.back().get();
+}
+
+Status TieredCache::Append(int layer, const float* k, const float* v, const int32_t* positions, int64_t n) {
+  const int hd = shape_.head_dim;
+  HeadStore& first = stores_[static_cast<size_t>(layer) * shape_.n_head_kv];
+  if (first.total() + n > capacity_)
+    return OutOfRange("KV cache full: " + std::to_string(first.total()) + " + " + std::to_string(n) +
+                      " tokens exceed the context of " + std::to_string(capacity_));
+  const CodecSpec& codec = layout_[0].key;
+  for (int h = 0; h < shape_.n_head_kv; ++h) {
+    HeadStore& hs = stores_[static_cast<size_t>(layer) * shape_.n_head_kv + h];
+    for (int64_t t = 0; t < n; ++t) {
+      Page* p = TailPage(hs, Tier::kHot);
+      const float* kt = k + (t * shape_.n_head_kv + h) * hd;
+      const float* vt = v + (t * shape_.n_head_kv + h) * hd;
+      const int s = p->n;
+      AKV_RETURN_IF_ERROR(EncodeKeySlot(codec, hd, kt, s, p->key_data(), p->key_scales(), p->key_zeros()));
+      AKV_RETURN_IF_ERROR(EncodeValueSlot(layout_[0].value, hd, vt, s, p->value_data(), p->value_scales(), p->value_zeros()));
+      ExtendKeySummary(kt, hd, p->key_min(), p->key_max());
+      p->positions()[s] = positions[t];
+      p->score[s] = p->mass[s] = p->mass_sum[s] = p->mass_sq[s] = 0.f;
+      p->n_obs[s] = 0;
+      ++p->n;
+      ++hs.count[0];
+    }
+  }
+  if (layer == 0) {
+    n_positions_ += n;
+    for (int64_t t = 0; t < n; ++t) max_position_ = std::max(max_position_, positions[t]);
+  }
+  return Status::Ok();
+}
+
+Status TieredCache::Attend(int layer, const float* q, const int32_t* positions, int64_t n_q, float* out,
+                           ThreadPool& pool) {
+  const int n_kv = shape_.n_head_kv;
+  const int hd = shape_.head_dim;
+  AttentionShape shape;
+  shape.n_kv_heads = n_kv;
+  shape.n_q_per_kv = shape_.n_q_per_kv;
+  shape.head_dim = hd;
+  std::vector<std::vector<KvSegment>> segs(n_kv);
+  std::vector<std::vector<float*>> masses(n_kv), no_mass(n_kv);
+  std::vector<std::vector<Page*>> attended(n_kv);
+  for (int h = 0; h < n_kv; ++h) {
+    HeadStore& hs = stores_[static_cast<size_t>(layer) * n_kv + h];
+    for (int t = 0; t < kTiers; ++t) {
+      for (auto& p : hs.pages[t]) {
+        if (p->n == 0) continue;
+        if (t == 2 && !config_.cold_attend_all) continue;
+        segs[h].push_back(SegmentOfPage(layout_[t], p->buf.get(), p->n));
+        masses[h].push_back(p->mass.data());
+        attended[h].push_back(p.get());
+      }
+    }
+    no_mass[h].assign(segs[h].size(), nullptr);
+  }
+  AttentionOptions opts;
+  opts.pool = &pool;
+  opts.workspace = &workspaces_[layer];
+  // Scores come from the last observation_window queries of the pass (all of a decode step):
+  // attend the earlier queries without mass output, then the window with it.
+  const int64_t n_obs = std::min<int64_t>(n_q, config_.observation_window);
+  const int64_t n_head_total = shape.n_heads();
+  if (n_q > n_obs) {
+    std::vector<KvHeadSegments> heads(n_kv);
+    for (int h = 0; h < n_kv; ++h) heads[h] = {segs[h], {}};
+    AKV_RETURN_IF_ERROR(akv::Attend(shape, static_cast<int>(n_q - n_obs), q, positions, heads, out, nullptr, opts));
+  }
+  {
+    std::vector<KvHeadSegments> heads(n_kv);
+    for (int h = 0; h < n_kv; ++h) heads[h] = {segs[h], masses[h]};
+    const int64_t off = (n_q - n_obs) * n_head_total * hd;
+    AKV_RETURN_IF_ERROR(akv::Attend(shape, static_cast<int>(n_obs), q + off, positions + (n_q - n_obs), heads, out + off,
+                                    nullptr, opts));
+  }
+  // The pass's last query drives promotion (the newest token asks what it needs).
+  std::copy_n(q + (n_q - 1) * n_head_total * hd, n_head_total * hd, &last_q_[static_cast<size_t>(layer) * n_head_total * hd]);
+  if (layer == 0) last_n_q_ = n_q;
+
+  // Scores: decay everything, add the new mass where attention looked.
+  const float decay = static_cast<float>(config_.decay), w = static_cast<float>(config_.w_attn);
+  for (int h = 0; h < n_kv; ++h) {
+    HeadStore& hs = stores_[static_cast<size_t>(layer) * n_kv + h];
+    for (int t = 0; t < kTiers; ++t)
+      for (auto& p : hs.pages[t])
+        for (int s = 0; s < p->n; ++s) p->score[s] *= decay;
+    for (Page* p : attended[h]) {
+      for (int s = 0; s < p->n; ++s) {
+        const float m = p->mass[s];
+        p->score[s] += w * m;
+        p->mass_sum[s] += m;
+        p->mass_sq[s] += m * m;
+        ++p->n_obs[s];
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+void TieredCache::RemoveSlot(Page& p, int slot) {
+  const int last = p.n - 1;
+  if (slot != last) {
+    const PageLayout& L = *p.layout;
+    CopyKeySlot(L.key, L.head_dim, p.key_data(), p.key_scales(), p.key_zeros(), last, slot);
+    CopyValueSlot(L.value, L.head_dim, p.value_data(), p.value_scales(), p.value_zeros(), last, slot);
+    p.positions()[slot] = p.positions()[last];
+    p.score[slot] = p.score[last];
+    p.mass[slot] = p.mass[last];
+    p.mass_sum[slot] = p.mass_sum[last];
+    p.mass_sq[slot] = p.mass_sq[last];
+    p.n_obs[slot] = p.n_obs[last];
+  }
+  --p.n;
+}
+
+void TieredCache::MoveSlot(HeadStore& hs, Page& src, int slot, Tier to) {
+  const int hd = shape_.head_dim;
+  const PageLayout& S = *src.layout;
+  float key[512], value[512];
+  DecodeKeySlot(S.key, hd, src.key_data(), src.key_scales(), src.key_zeros(), slot, key);
+  DecodeValueSlot(S.value, hd, src.value_data(), src.value_scales(), src.value_zeros(), slot, value);
+  Page* dst = TailPage(hs, to);
+  const PageLayout& D = *dst->layout;
+  // Keys live in each codec's domain: rotate or un-rotate when the Hadamard setting differs.
+  if (D.key.hadamard && !S.key.hadamard) (void)HadamardRotate(key, hd);
+  if (!D.key.hadamard && S.key.hadamard) (void)HadamardRotateInverse(key, hd);
+  const int d = dst->n;
+  (void)EncodeKeySlot(D.key, hd, key, d, dst->key_data(), dst->key_scales(), dst->key_zeros());
+  (void)EncodeValueSlot(D.value, hd, value, d, dst->value_data(), dst->value_scales(), dst->value_zeros());
+  ExtendKeySummary(key, hd, dst->key_min(), dst->key_max());
+  dst->positions()[d] = src.positions()[slot];
+  dst->score[d] = src.score[slot];
+  dst->mass[d] = src.mass[slot];
+  dst->mass_sum[d] = src.mass_sum[slot];
+  dst->mass_sq[d] = src.mass_sq[slot];
+  dst->n_obs[d] = src.n_obs[slot];
+  ++dst->n;
+  ++hs.count[static_cast<int>(to)];
+  --hs.count[static_cast<int>(src.tier)];
+  RemoveSlot(src, slot);
+}
+
+void TieredCache::Compact(HeadStore& hs, int tier) {
+  auto& pages = hs.pages[tier];
+  const int cap = layout_[tier].capacity;
+  const size_t needed = static_cast<size_t>((hs.count[tier] + cap - 1) / cap);
+  if (pages.size() <= needed) return;
+  const int hd = shape_.head_dim;
+  const PageLayout& L = layout_[tier];
+  size_t i = 0;
+  while (i + 1 < pages.size()) {
+    Page& dst = *pages[i];
+    Page& src = *pages.back();
+    if (dst.n == cap) {
+      ++i;
+      continue;
+    }
+    if (src.n == 0) {
+      pages.pop_back();
+      continue;
+    }
+    // Raw copy of the source page's last slot into the hole: no re-quantization. The
+    // destination's key summary widens to the source page's (still a valid bound).
+    const int from = src.n - 1, to = dst.n;
+    CopyKeySlotBetween(L.key, hd, src.key_data(), src.key_scales(), src.key_zeros(), from, dst.key_data(),
+                       dst.key_scales(), dst.key_zeros(), to);
+    CopyValueSlotBetween(L.value, hd, src.value_data(), src.value_scales(), src.value_zeros(), from, dst.value_data(),
+                         dst.value_scales(), dst.value_zeros(), to);
+    for (int c = 0; c < hd; ++c) {
+      if (F16ToF32(src.key_min()[c]) < F16ToF32(dst.key_min()[c])) dst.key_min()[c] = src.key_min()[c];
+      if (F16ToF32(src.key_max()[c]) > F16ToF32(dst.key_max()[c])) dst.key_max()[c] = src.key_max()[c];
+    }
+    dst.positions()[to] = src.positions()[from];
+    dst.score[to] = src.score[from];
+    dst.mass[to] = src.mass[from];
+    dst.mass_sum[to] = src.mass_sum[from];
+    dst.mass_sq[to] = src.mass_sq[from];
+    dst.n_obs[to] = src.n_obs[from];
+    ++dst.n;
+    --src.n;
+  }
+  while (!pages.empty() && pages.back()->n == 0) pages.pop_back();
+}
+
+int64_t TieredCache::HotBudget(int layer, int64_t n_stored) const {
+  const double b = static_cast<double>(CacheConfig::BudgetTokens(config_.hot_budget, n_stored)) * layer_hot_scale_[layer];
+  return static_cast<int64_t>(std::llround(b));
+}
+
+void TieredCache::Migrate(int layer, int head) {
+  HeadStore& hs = stores_[static_cast<size_t>(layer) * shape_.n_head_kv + head];
+  const int64_t total = hs.total();
+  if (total == 0) return;
+  // Ranking score per position: the slot's score, max-pooled over neighbouring positions
+  // (SnapKV's pooling keeps the context of a heavy hitter with it).
+  const int32_t max_pos = max_position_;
+  std::vector<float> by_pos(static_cast<size_t>(max_pos) + 1, -1.f);
+  for (int t = 0; t < kTiers; ++t)
+    for (auto& p : hs.pages[t])
+      for (int s = 0; s < p->n; ++s) {
+        const int32_t pos = p->positions()[s];
+        if (pos >= 0 && pos <= max_pos) by_pos[pos] = p->score[s];
+      }
+  const int r = config_.pool_kernel / 2;
+  auto rank_score = [&](int32_t pos) {
+    float best = by_pos[pos];
+    for (int32_t j = std::max(0, pos - r); j <= std::min(max_pos, pos + r); ++j) best = std::max(best, by_pos[j]);
+    return best;
+  };
+  auto is_protected = [&](int32_t pos) { return pos < config_.n_anchors || pos > max_pos - config_.protect_recent; };
+
+  struct Candidate {
+    float score;
+    Page* page;
+    int slot;
+  };
+  // Demotes the `excess` lowest-ranked unprotected slots of tier `from` to `to` (or evicts them
+  // when `to` is null). Slots are moved page by page in descending slot order, so the
+  // swap-with-last removal never disturbs a slot still to be moved.
+  auto shrink = [&](int from, int64_t excess, const Tier* to) {
+    if (excess <= 0) return;
+    std::vector<Candidate> c;
+    for (auto& p : hs.pages[from])
+      for (int s = 0; s < p->n; ++s) {
+        const int32_t pos = p->positions()[s];
+        if (from == 0 && is_protected(pos)) continue;
+        c.push_back({rank_score(pos), p.get(), s});
+      }
+    excess = std::min<int64_t>(excess, c.size());
+    std::nth_element(c.begin(), c.begin() + excess, c.end(), [](const Candidate& a, const Candidate& b) { return a.score < b.score; });
+    c.resize(excess);
+    std::sort(c.begin(), c.end(), [](const Candidate& a, const Candidate& b) {
+      return a.page != b.page ? a.page < b.page : a.slot > b.slot;
+    });
+    for (const Candidate& x : c) {
+      if (to) {
+        MoveSlot(hs, *x.page, x.slot, *to);
+        ++demotions_;
+      } else {
+        RemoveSlot(*x.page, x.slot);
+        --hs.count[from];
+        ++evictions_;
+      }
+    }
+  };
+  const Tier warm = Tier::kWarm, cold = Tier::kCold;
+  shrink(0, hs.count[0] - HotBudget(layer, total), &warm);
+  shrink(1, hs.count[1] - CacheConfig::BudgetTokens(config_.warm_budget, total), &cold);
+  if (config_.max_total > 0) {
+    const int64_t cap = CacheConfig::BudgetTokens(config_.max_total, total);
+    for (int t = 2; t >= 0 && hs.total() > cap; --t) shrink(t, hs.total() - cap, nullptr);
+  }
+  for (int t = 0; t < kTiers; ++t) Compact(hs, t);
+}
+
+void TieredCache::Promote(int layer, int head) {
+  HeadStore& hs = stores_[static_cast<size_t>(layer) * shape_.n_head_kv + head];
+  auto& cold = hs.pages[2];
+  if (cold.empty() || config_.promote_k == 0) return;
+  const int hd = shape_.head_dim, g = shape_.n_q_per_kv;
+  const float* q = &last_q_[(static_cast<size_t>(layer) * shape_.n_head_kv * g + static_cast<size_t>(head) * g) * hd];
+  std::vector<float> qd(static_cast<size_t>(g) * hd);
+  for (int i = 0; i < g; ++i) (void)QueryInKeyDomain(layout_[2].key, q + i * hd, hd, &qd[i * hd]);
+  std::vector<std::pair<double, Page*>> bound;
+  for (auto& p : cold) {
+    if (p->n == 0) continue;
+    double b = -INFINITY;
+    for (int i = 0; i < g; ++i) b = std::max(b, QkUpperBound(&qd[i * hd], p->key_min(), p->key_max(), hd));
+    bound.push_back({b, p.get()});
+  }
+  const size_t k = std::min<size_t>(config_.promote_k, bound.size());
+  std::partial_sort(bound.begin(), bound.begin() + k, bound.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  // The bound must beat what the warm tier already offers, or nothing in cold is wanted.
+  float warm_top = 0;
+  for (auto& p : hs.pages[1])
+    for (int s = 0; s < p->n; ++s) warm_top = std::max(warm_top, p->score[s]);
+  for (size_t i = 0; i < k; ++i) {
+    Page* p = bound[i].second;
+    while (p->n > 0) {
+      p->score[p->n - 1] = std::max(p->score[p->n - 1], warm_top);  // survive the next demotion round
+      MoveSlot(hs, *p, p->n - 1, Tier::kWarm);
+      ++promotions_;
+    }
+  }
+  cold.erase(std::remove_if(cold.begin(), cold.end(), [](const auto& p) { return p->n == 0; }), cold.end());
+  Compact(hs, 1);
+}
+
+void TieredCache::ComputeLayerStats() {
+  // AKCB/ARKV: a layer whose attention is spread out (high normalized entropy of its token
+  // scores) needs more full-precision tokens than one that attends to a few heavy hitters.
+  // Multipliers by threshold band, renormalized so the total hot budget is unchanged.
+  const int L = shape_.n_layer;
+  std::vector<double> scale(L, 1.0);
+  for (int l = 0; l < L; ++l) {
+    double h_sum = 0;
+    int heads = 0;
+    for (int h = 0; h < shape_.n_head_kv; ++h) {
+      HeadStore& hs = stores_[static_cast<size_t>(l) * shape_.n_head_kv + h];
+      double total = 0;
+      int64_t n = 0;
+      for (int t = 0; t < kTiers; ++t)
+        for (auto& p : hs.pages[t])
+          for (int s = 0; s < p->n; ++s) total += p->score[s], ++n;
+      if (n < 2 || total <= 0) continue;
+      double ent = 0;
+      for (int t = 0; t < kTiers; ++t)
+        for (auto& p : hs.pages[t])
+          for (int s = 0; s < p->n; ++s) {
+            const double x = p->score[s] / total;
+            if (x > 0) ent -= x * std::log(x);
+          }
+      h_sum += ent / std::log(static_cast<double>(n));
+      ++heads;
+    }
+    const double h = heads ? h_sum / heads : 1.0;
+    scale[l] = h < config_.tau1 ? 0.5 : h < config_.tau2 ? 0.75 : h < config_.tau3 ? 1.0 : 1.5;
+  }
+  const double mean = std::accumulate(scale.begin(), scale.end(), 0.0) / L;
+  for (int l = 0; l < L; ++l) layer_hot_scale_[l] = scale[l] / mean;
+}
+
+void TieredCache::EndStep() {
+  ++steps_;
+  const bool decode = last_n_q_ == 1;
+  if (decode) ++decode_steps_;
+  // Layer statistics are taken over the prompt (every prefill pass) and frozen at the first
+  // decode step.
+  if (config_.layer_adaptive && !decode) ComputeLayerStats();
+  const int64_t step = decode ? decode_steps_ : steps_;
+  if (!config_.cold_attend_all && step % config_.promote_interval == 0)
+    for (int l = 0; l < shape_.n_layer; ++l)
+      for (int h = 0; h < shape_.n_head_kv; ++h) Promote(l, h);
+  if (!decode || decode_steps_ % config_.migrate_interval == 0)
+    for (int l = 0; l < shape_.n_layer; ++l)
+      for (int h = 0; h < shape_.n_head_kv; ++h) Migrate(l, h);
+}
+
+CacheStats TieredCache::Stats() const {
+  CacheStats st;
+  st.n_layer = shape_.n_layer;
+  st.n_head_kv = shape_.n_head_kv;
+  st.n_positions = n_positions_;
+  st.promotions = promotions_;
+  st.demotions = demotions_;
+  st.evicted = evictions_;
+  st.hot_per_layer.resize(shape_.n_layer);
+  st.warm_per_layer.resize(shape_.n_layer);
+  st.cold_per_layer.resize(shape_.n_layer);
+  int64_t slots = 0;
+  for (int l = 0; l < shape_.n_layer; ++l) {
+    for (int h = 0; h < shape_.n_head_kv; ++h) {
+      const HeadStore& hs = stores_[static_cast<size_t>(l) * shape_.n_head_kv + h];
+      std::vector<TierCount>* per_layer[kTiers] = {&st.hot_per_layer, &st.warm_per_layer, &st.cold_per_layer};
+      TierCount* tier[kTiers] = {&st.hot, &st.warm, &st.cold};
+      for (int t = 0; t < kTiers; ++t) {
+        const int64_t bytes = static_cast<int64_t>(hs.pages[t].size() * layout_[t].total_bytes);
+        (*per_layer[t])[l].tokens += hs.count[t];
+        (*per_layer[t])[l].bytes += bytes;
+        tier[t]->tokens += hs.count[t];
+        tier[t]->bytes += bytes;
+      }
+      slots += hs.total();
+    }
+  }
+  st.bits_per_value = slots ? 8.0 * st.total_bytes() / (static_cast<double>(slots) * 2 * shape_.head_dim) : 0;
+  return st;
+}
+
+int TieredCache::TierOf(int layer, int head, int32_t position) const {
+  const HeadStore& hs = stores_[static_cast<size_t>(layer) * shape_.n_head_kv + head];
+  for (int t = 0; t < kTiers; ++t)
+    for (const auto& p : hs.pages[t])
+      for (int s = 0; s < p->n; ++s)
+        if (p->positions()[s] == position) return t;
+  return -1;
+}
+
+}  // namespace akv

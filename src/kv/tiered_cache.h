@@ -1,0 +1,81 @@
+// The adaptive three-tier cache. Per layer and KV head, token slots live in pages of one tier:
+//   hot  f16             sinks (first n_anchors), the recent window, heavy hitters
+//   warm int{8,4,2}      group-wise asymmetric, keys Hadamard-rotated
+//   cold int{4,2}        everything else; attended (cold_attend_all) or promoted on demand
+// Keys are stored after RoPE, so a tier is an unordered set of slots tagged with positions and
+// migration never reorders anything else.
+//
+// Each forward step: Append writes new tokens to hot pages; Attend runs one online-softmax pass
+// over every attended page (attn/attention.h) and gets back each slot's attention mass (summed
+// over the query heads of the group), which feeds the importance scores; EndStep applies the
+// policy: demote the lowest-scoring unprotected slots when a tier is over budget (re-quantizing
+// f16 -> warm -> cold), promote cold pages whose key-summary bound q.k ranks in the top
+// promote_k, evict beyond max_total. Nothing is dropped unless max_total says so.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "attn/attention.h"
+#include "kv/cache_config.h"
+#include "kv/codecs/page_layout.h"
+#include "kv/kv_cache.h"
+
+namespace akv {
+
+enum class Tier : int { kHot = 0, kWarm = 1, kCold = 2 };
+
+class TieredCache : public KvCache {
+ public:
+  static StatusOr<std::unique_ptr<TieredCache>> Create(const CacheConfig& config, const KvShape& shape,
+                                                       int64_t capacity);
+  ~TieredCache() override;
+
+  std::string name() const override { return config_.ToString(); }
+  Status Append(int layer, const float* k, const float* v, const int32_t* positions, int64_t n) override;
+  Status Attend(int layer, const float* q, const int32_t* positions, int64_t n_q, float* out, ThreadPool& pool) override;
+  void EndStep() override;
+  int64_t n_positions() const override { return n_positions_; }
+  int64_t capacity() const override { return capacity_; }
+  int64_t max_batch() const override { return config_.prefill_chunk; }
+  void Clear() override;
+  CacheStats Stats() const override;
+
+  const CacheConfig& config() const { return config_; }
+  // Tier of the slot holding `position` in (layer, head), or -1 if absent (evicted). For tests.
+  int TierOf(int layer, int head, int32_t position) const;
+  // Per-layer hot-budget multipliers chosen from prefill statistics (1 when not adaptive).
+  const std::vector<double>& layer_hot_scale() const { return layer_hot_scale_; }
+
+ private:
+  struct Page;
+  struct HeadStore;
+  TieredCache(const CacheConfig& config, const KvShape& shape, int64_t capacity);
+
+  Page* TailPage(HeadStore& hs, Tier tier);
+  // Moves slot `slot` of `page` into `to` (re-encoding), leaving a hole filled by the page's last slot.
+  void MoveSlot(HeadStore& hs, Page& page, int slot, Tier to);
+  void RemoveSlot(Page& page, int slot);
+  // Moves slots from the tier's last pages into holes of earlier ones and frees empty pages.
+  void Compact(HeadStore& hs, int tier);
+  void Migrate(int layer, int head);
+  void Promote(int layer, int head);
+  void ComputeLayerStats();
+  int64_t HotBudget(int layer, int64_t n_stored) const;
+
+  CacheConfig config_;
+  int64_t capacity_;
+  PageLayout layout_[3];
+  std::vector<HeadStore> stores_;  // [layer * n_head_kv + head]
+  std::vector<AttentionWorkspace> workspaces_;
+  std::vector<float> last_q_;      // [n_layer][n_heads * head_dim]: last decode query (promotion)
+  std::vector<double> layer_hot_scale_;
+  int64_t n_positions_ = 0;
+  int64_t steps_ = 0;              // EndStep calls
+  int64_t decode_steps_ = 0;
+  int64_t last_n_q_ = 0;          // queries of the last pass (1: decode)
+  int64_t promotions_ = 0, demotions_ = 0, evictions_ = 0;
+  int32_t max_position_ = -1;
+};
+
+}  // namespace akv
