@@ -19,7 +19,7 @@ struct Field {
 
 // The one declaration of every key: parsing, ToString and Help all read this table.
 const Field kFields[] = {
-    {"hot_budget", &CacheConfig::hot_budget, "f16 tokens per sequence (count, or fraction of stored tokens if < 1)"},
+    {"hot_budget", &CacheConfig::hot_budget, "f16 tokens per sequence (count if > 1, else fraction of stored tokens)"},
     {"warm_budget", &CacheConfig::warm_budget, "warm (quantized) tokens; the rest goes cold (count or fraction)"},
     {"max_total", &CacheConfig::max_total, "evict beyond this many tokens (0: never evict)"},
     {"warm_bits", &CacheConfig::warm_bits, "bits of warm keys/values: 8, 4 or 2"},
@@ -169,13 +169,13 @@ Status CacheConfig::Validate() const {
   if (!(hot_budget > 0)) return InvalidArgument("hot_budget must be positive");
   if (!(warm_budget >= 0)) return InvalidArgument("warm_budget must be >= 0");
   if (max_total < 0) return InvalidArgument("max_total must be >= 0 (0 = no eviction)");
-  if (max_total > 0 && max_total < 1 && max_total <= hot_budget)
+  if (max_total > 0 && max_total <= 1 && hot_budget <= 1 && max_total <= hot_budget)
     return InvalidArgument("max_total must exceed hot_budget");
-  if (max_total >= 1 && hot_budget >= 1 && max_total < hot_budget)
+  if (max_total > 1 && hot_budget > 1 && max_total < hot_budget)
     return InvalidArgument("impossible budget: max_total (" + std::to_string(static_cast<int64_t>(max_total)) +
                            ") is smaller than hot_budget (" + std::to_string(static_cast<int64_t>(hot_budget)) + ")");
   if (n_anchors < 0 || protect_recent < 0) return InvalidArgument("n_anchors and protect_recent must be >= 0");
-  if (hot_budget >= 1 && hot_budget < n_anchors + protect_recent)
+  if (hot_budget > 1 && hot_budget < n_anchors + protect_recent)
     return InvalidArgument("impossible budget: hot_budget (" + std::to_string(static_cast<int64_t>(hot_budget)) +
                            ") is smaller than n_anchors + protect_recent (" + std::to_string(n_anchors + protect_recent) +
                            "), which are always hot");
@@ -216,7 +216,7 @@ std::string CacheConfig::Help() {
 }
 
 int64_t CacheConfig::BudgetTokens(double budget, int64_t n_stored) {
-  if (budget >= 1) return static_cast<int64_t>(budget);
+  if (budget > 1) return static_cast<int64_t>(budget);
   return static_cast<int64_t>(std::ceil(budget * static_cast<double>(n_stored)));
 }
 

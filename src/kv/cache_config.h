@@ -4,8 +4,9 @@
 // agree by construction.
 //
 // Spec syntax:  METHOD[:PRESET][,key=value...]     e.g. "akv", "akv:aggressive,warm_bits=2"
-// Budgets are token counts per sequence (per layer and KV head) when >= 1, or a fraction of the
-// tokens stored so far when in (0, 1): hot_budget=0.1 keeps 10% of the tokens hot.
+// Budgets are token counts per sequence (per layer and KV head) when > 1, or a fraction of the
+// tokens stored so far when in (0, 1]: hot_budget=0.1 keeps 10% of the tokens hot, warm_budget=1
+// lets every non-hot token stay warm.
 #pragma once
 
 #include <string>
