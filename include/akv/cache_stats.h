@@ -20,8 +20,11 @@ struct CacheStats {
   int64_t demotions = 0;
   int64_t n_positions = 0;  // tokens appended to the sequence so far
   int n_layer = 0, n_head_kv = 0;
-  // Average stored bits per K/V element, counting scales, zeros and summaries.
+  // Average bits per stored K/V element: codes plus their scales and zeros (the figure
+  // llama.cpp quotes for its KV types: q4_0 = 4.5, q8_0 = 8.5, f16 = 16).
   double bits_per_value = 0;
+  // The same over every byte the cache holds: positions, key summaries, unused page slots.
+  double bits_per_value_total = 0;
   std::vector<TierCount> hot_per_layer, warm_per_layer, cold_per_layer;
 
   int64_t total_bytes() const { return hot.bytes + warm.bytes + cold.bytes; }

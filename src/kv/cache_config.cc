@@ -24,6 +24,8 @@ const Field kFields[] = {
     {"max_total", &CacheConfig::max_total, "evict beyond this many tokens (0: never evict)"},
     {"warm_bits", &CacheConfig::warm_bits, "bits of warm keys/values: 8, 4 or 2"},
     {"cold_bits", &CacheConfig::cold_bits, "bits of cold keys/values: 8, 4 or 2"},
+    {"warm_value_bits", &CacheConfig::warm_value_bits, "bits of warm values if different from the keys (0: warm_bits)"},
+    {"cold_value_bits", &CacheConfig::cold_value_bits, "bits of cold values if different from the keys (0: cold_bits)"},
     {"group_size", &CacheConfig::group_size, "values per quantization group: 32, 64 or 128"},
     {"kivi_keys", &CacheConfig::kivi_keys, "quantize warm/cold keys per channel over blocks of group_size tokens (KIVI)"},
     {"hadamard", &CacheConfig::hadamard, "rotate keys (and queries) by a Hadamard transform before quantizing"},
@@ -158,6 +160,10 @@ Status CacheConfig::Validate() const {
   auto bits_ok = [](int b) { return b == 2 || b == 4 || b == 8; };
   if (!bits_ok(warm_bits)) return InvalidArgument("warm_bits must be 8, 4 or 2, got " + std::to_string(warm_bits));
   if (!bits_ok(cold_bits)) return InvalidArgument("cold_bits must be 8, 4 or 2, got " + std::to_string(cold_bits));
+  if (warm_value_bits != 0 && !bits_ok(warm_value_bits))
+    return InvalidArgument("warm_value_bits must be 0, 8, 4 or 2, got " + std::to_string(warm_value_bits));
+  if (cold_value_bits != 0 && !bits_ok(cold_value_bits))
+    return InvalidArgument("cold_value_bits must be 0, 8, 4 or 2, got " + std::to_string(cold_value_bits));
   if (cold_bits > warm_bits)
     return InvalidArgument("cold_bits (" + std::to_string(cold_bits) + ") must not exceed warm_bits (" + std::to_string(warm_bits) + ")");
   if (group_size != 32 && group_size != 64 && group_size != 128)

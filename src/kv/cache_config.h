@@ -26,6 +26,8 @@ struct CacheConfig {
   double max_total = 0;        // > 0: evict beyond this many tokens (0: never evict)
   int warm_bits = 4;           // 8, 4 or 2
   int cold_bits = 2;           // 8, 4 or 2
+  int warm_value_bits = 0;     // values of the warm tier, if different from keys (0: warm_bits)
+  int cold_value_bits = 0;     // values of the cold tier (0: cold_bits)
   int group_size = 32;         // quantization group (32, 64, 128)
   bool kivi_keys = false;      // warm/cold keys quantized per channel over blocks of group_size tokens
   bool hadamard = true;        // rotate keys before quantization

@@ -135,6 +135,7 @@ CacheStats FullCache::Stats() const {
   st.n_layer = shape_.n_layer;
   st.n_head_kv = shape_.n_head_kv;
   st.bits_per_value = 16.0;
+  st.bits_per_value_total = 16.0;  // positions are shared by the heads and not counted
   return st;
 }
 

@@ -76,9 +76,9 @@ StatusOr<std::unique_ptr<TieredCache>> TieredCache::Create(const CacheConfig& co
   const int hd = shape.head_dim;
   CodecSpec hot = CodecSpec::F16();
   CodecSpec warm_k = CodecSpec::Quantized(config.warm_bits, config.group_size, config.hadamard);
-  CodecSpec warm_v = CodecSpec::Quantized(config.warm_bits, config.group_size);
+  CodecSpec warm_v = CodecSpec::Quantized(config.warm_value_bits ? config.warm_value_bits : config.warm_bits, config.group_size);
   CodecSpec cold_k = CodecSpec::Quantized(config.cold_bits, config.group_size, config.hadamard);
-  CodecSpec cold_v = CodecSpec::Quantized(config.cold_bits, config.group_size);
+  CodecSpec cold_v = CodecSpec::Quantized(config.cold_value_bits ? config.cold_value_bits : config.cold_bits, config.group_size);
   if (config.group_size > hd)
     return InvalidArgument("group_size " + std::to_string(config.group_size) + " exceeds the head dimension " +
                            std::to_string(hd));
@@ -458,6 +458,10 @@ CacheStats TieredCache::Stats() const {
   st.warm_per_layer.resize(shape_.n_layer);
   st.cold_per_layer.resize(shape_.n_layer);
   int64_t slots = 0;
+  double payload_bytes = 0;
+  double per_token[kTiers];
+  for (int t = 0; t < kTiers; ++t)
+    per_token[t] = KeyBytesPerToken(layout_[t].key, shape_.head_dim) + ValueBytesPerToken(layout_[t].value, shape_.head_dim);
   for (int l = 0; l < shape_.n_layer; ++l) {
     for (int h = 0; h < shape_.n_head_kv; ++h) {
       const HeadStore& hs = stores_[static_cast<size_t>(l) * shape_.n_head_kv + h];
@@ -469,11 +473,14 @@ CacheStats TieredCache::Stats() const {
         (*per_layer[t])[l].bytes += bytes;
         tier[t]->tokens += hs.count[t];
         tier[t]->bytes += bytes;
+        payload_bytes += per_token[t] * hs.count[t];
       }
       slots += hs.total();
     }
   }
-  st.bits_per_value = slots ? 8.0 * st.total_bytes() / (static_cast<double>(slots) * 2 * shape_.head_dim) : 0;
+  const double values = static_cast<double>(slots) * 2 * shape_.head_dim;
+  st.bits_per_value = slots ? 8.0 * payload_bytes / values : 0;
+  st.bits_per_value_total = slots ? 8.0 * st.total_bytes() / values : 0;
   return st;
 }
 

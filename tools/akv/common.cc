@@ -50,10 +50,10 @@ std::string HumanBytes(double b) {
 
 std::string TierSummary(const CacheStats& s) {
   const int64_t per = std::max(1, s.n_layer * s.n_head_kv);
-  char buf[160];
-  std::snprintf(buf, sizeof buf, "[hot=%lld warm=%lld cold=%lld | %.1f bits/value]",
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "[hot=%lld warm=%lld cold=%lld | %.2f bits/value, %.2f with metadata]",
                 static_cast<long long>(s.hot.tokens / per), static_cast<long long>(s.warm.tokens / per),
-                static_cast<long long>(s.cold.tokens / per), s.bits_per_value);
+                static_cast<long long>(s.cold.tokens / per), s.bits_per_value, s.bits_per_value_total);
   return buf;
 }
 
