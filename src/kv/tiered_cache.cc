@@ -484,6 +484,36 @@ CacheStats TieredCache::Stats() const {
   return st;
 }
 
+Status TieredCache::CheckInvariants() const {
+  int64_t evicted_seen = 0;
+  for (int l = 0; l < shape_.n_layer; ++l) {
+    for (int h = 0; h < shape_.n_head_kv; ++h) {
+      const HeadStore& hs = stores_[static_cast<size_t>(l) * shape_.n_head_kv + h];
+      std::vector<int> seen(static_cast<size_t>(std::max<int32_t>(max_position_ + 1, 0)), 0);
+      for (int t = 0; t < kTiers; ++t) {
+        int64_t n = 0;
+        for (const auto& p : hs.pages[t]) {
+          if (p->n < 0 || p->n > p->layout->capacity) return Internal("page over capacity");
+          if (p->tier != static_cast<Tier>(t)) return Internal("page filed under the wrong tier");
+          for (int s = 0; s < p->n; ++s) {
+            const int32_t pos = p->positions()[s];
+            if (pos < 0 || pos > max_position_) return Internal("slot with unknown position " + std::to_string(pos));
+            if (++seen[pos] > 1)
+              return Internal("position " + std::to_string(pos) + " stored twice in layer " + std::to_string(l) +
+                              " head " + std::to_string(h));
+          }
+          n += p->n;
+        }
+        if (n != hs.count[t]) return Internal("tier count mismatch in layer " + std::to_string(l));
+      }
+      for (int v : seen) evicted_seen += v == 0;
+    }
+  }
+  if (evicted_seen != evictions_)
+    return Internal(std::to_string(evicted_seen) + " positions missing but " + std::to_string(evictions_) + " evicted");
+  return Status::Ok();
+}
+
 int TieredCache::TierOf(int layer, int head, int32_t position) const {
   const HeadStore& hs = stores_[static_cast<size_t>(layer) * shape_.n_head_kv + head];
   for (int t = 0; t < kTiers; ++t)

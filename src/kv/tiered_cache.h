@@ -44,6 +44,9 @@ class TieredCache : public KvCache {
   const CacheConfig& config() const { return config_; }
   // Tier of the slot holding `position` in (layer, head), or -1 if absent (evicted). For tests.
   int TierOf(int layer, int head, int32_t position) const;
+  // Checks the bookkeeping: every appended position is stored exactly once per (layer, head)
+  // unless evicted, tier counts match the pages, pages are within capacity. Error names the break.
+  Status CheckInvariants() const;
   // Per-layer hot-budget multipliers chosen from prefill statistics (1 when not adaptive).
   const std::vector<double>& layer_hot_scale() const { return layer_hot_scale_; }
 

@@ -1,0 +1,205 @@
+// The tiered cache's contracts: config parsing and validation, exact attention while every token
+// is hot, budgets honoured by demotion, every token kept in exactly one tier (no silent loss),
+// and promotion of a cold page that a query needs.
+#include "kv/tiered_cache.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include "kv/cache_factory.h"
+#include "kv/full_cache.h"
+
+namespace akv {
+namespace {
+
+TEST(CacheConfig, PresetsAndOverrides) {
+  auto c = CacheConfig::Parse("akv:aggressive,hot_budget=256,hadamard=false");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->preset, "aggressive");
+  EXPECT_EQ(c->hot_budget, 256);
+  EXPECT_FALSE(c->hadamard);
+  auto again = CacheConfig::Parse(c->ToString());
+  ASSERT_TRUE(again.ok()) << c->ToString();
+  EXPECT_EQ(again->ToString(), c->ToString());
+  for (const char* p : {"akv", "akv:quality", "akv:balanced", "akv:aggressive"}) EXPECT_TRUE(CacheConfig::Parse(p).ok()) << p;
+  EXPECT_NE(CacheConfig::Help().find("protect_recent"), std::string::npos);
+}
+
+TEST(CacheConfig, ErrorsNameTheProblem) {
+  struct Case {
+    const char* spec;
+    const char* needle;
+  } cases[] = {
+      {"akv:fast", "unknown cache preset 'fast'"},
+      {"akv,hot_budgte=3", "unknown cache option 'hot_budgte'"},
+      {"akv,warm_bits=3", "warm_bits must be 8, 4 or 2"},
+      {"akv,tau1=0.5,tau2=0.4", "tau1 < tau2 < tau3"},
+      {"akv,hot_budget=10", "impossible budget"},
+      {"akv,max_total=100,hot_budget=200", "impossible budget"},
+      {"akv,cold_bits=8,warm_bits=4", "cold_bits"},
+      {"akv,decay=x", "'x' is not a number"},
+      {"akv,hadamard=maybe", "boolean"},
+      {"akv,group_size=48", "group_size"},
+      {"akv,page_size", "needs a value"},
+  };
+  for (const Case& c : cases) {
+    auto r = CacheConfig::Parse(c.spec);
+    ASSERT_FALSE(r.ok()) << c.spec;
+    EXPECT_NE(r.status().message().find(c.needle), std::string::npos) << c.spec << ": " << r.status().message();
+  }
+}
+
+struct Synthetic {
+  KvShape shape{2, 2, 64, 3};
+  std::mt19937 rng{7};
+  std::normal_distribution<float> nd{0.f, 1.f};
+  std::vector<float> Rand(size_t n) {
+    std::vector<float> v(n);
+    for (float& x : v) x = nd(rng);
+    return v;
+  }
+};
+
+// Appends n tokens to every layer of the cache, one forward-pass-like step per `chunk`, with an
+// attention call per layer (so scores accumulate) and EndStep.
+void Feed(KvCache& cache, Synthetic& s, int n, int chunk, ThreadPool& pool, std::vector<float>* last_out = nullptr) {
+  const int kvd = s.shape.n_head_kv * s.shape.head_dim, qd = kvd * s.shape.n_q_per_kv;
+  for (int done = 0; done < n; done += chunk) {
+    const int c = std::min(chunk, n - done);
+    std::vector<int32_t> pos(c);
+    std::iota(pos.begin(), pos.end(), static_cast<int32_t>(cache.n_positions()));
+    for (int l = 0; l < s.shape.n_layer; ++l) {
+      auto k = s.Rand(static_cast<size_t>(c) * kvd), v = s.Rand(static_cast<size_t>(c) * kvd), q = s.Rand(static_cast<size_t>(c) * qd);
+      ASSERT_TRUE(cache.Append(l, k.data(), v.data(), pos.data(), c).ok());
+      std::vector<float> out(static_cast<size_t>(c) * qd);
+      ASSERT_TRUE(cache.Attend(l, q.data(), pos.data(), c, out.data(), pool).ok());
+      if (last_out) *last_out = out;
+    }
+    cache.EndStep();
+  }
+}
+
+TEST(TieredCache, AllHotEqualsFullCache) {
+  ThreadPool pool(2);
+  Synthetic a, b;
+  auto cfg = CacheConfig::Parse("akv,hot_budget=1,warm_budget=1");
+  ASSERT_TRUE(cfg.ok());
+  auto tiered = TieredCache::Create(*cfg, a.shape, 1024);
+  ASSERT_TRUE(tiered.ok()) << tiered.status().ToString();
+  FullCache full(b.shape, 1024);
+  std::vector<float> out_t, out_f;
+  Feed(**tiered, a, 300, 64, pool, &out_t);
+  Feed(full, b, 300, 64, pool, &out_f);
+  ASSERT_EQ(out_t.size(), out_f.size());
+  double err = 0, norm = 0;
+  for (size_t i = 0; i < out_t.size(); ++i) {
+    err += (out_t[i] - out_f[i]) * (out_t[i] - out_f[i]);
+    norm += out_f[i] * out_f[i];
+  }
+  EXPECT_LT(std::sqrt(err / norm), 1e-5);
+  EXPECT_EQ((*tiered)->Stats().warm.tokens, 0);
+}
+
+TEST(TieredCache, BudgetsHonouredAndNothingLost) {
+  ThreadPool pool(2);
+  Synthetic s;
+  auto cfg = CacheConfig::Parse("akv,hot_budget=96,warm_budget=200,n_anchors=8,protect_recent=32,prefill_chunk=16");
+  ASSERT_TRUE(cfg.ok());
+  auto cache = TieredCache::Create(*cfg, s.shape, 4096);
+  ASSERT_TRUE(cache.ok());
+  Feed(**cache, s, 1000, 16, pool);  // "prefill" in chunks
+  Feed(**cache, s, 200, 1, pool);    // then decode steps
+  ASSERT_TRUE((*cache)->CheckInvariants().ok()) << (*cache)->CheckInvariants().ToString();
+  CacheStats st = (*cache)->Stats();
+  const int heads = s.shape.n_layer * s.shape.n_head_kv;
+  EXPECT_EQ(st.hot.tokens + st.warm.tokens + st.cold.tokens, 1200 * heads);  // nothing evicted
+  EXPECT_EQ(st.evicted, 0);
+  // Budgets hold up to one migration interval of new tokens.
+  EXPECT_LE(st.hot.tokens, (96 + cfg->migrate_interval) * heads);
+  EXPECT_LE(st.warm.tokens, 200 * heads + cfg->migrate_interval * heads);
+  EXPECT_GT(st.cold.tokens, 0);
+  // Protection zones stay hot.
+  for (int l = 0; l < s.shape.n_layer; ++l)
+    for (int h = 0; h < s.shape.n_head_kv; ++h) {
+      for (int p = 0; p < 8; ++p) EXPECT_EQ((*cache)->TierOf(l, h, p), 0) << "anchor " << p;
+      for (int p = 1200 - 32; p < 1200; ++p) EXPECT_EQ((*cache)->TierOf(l, h, p), 0) << "recent " << p;
+    }
+  EXPECT_LT(st.bits_per_value, 16.0);
+  EXPECT_GT(st.demotions, 0);
+}
+
+TEST(TieredCache, EvictionOnlyWhenMaxTotalSet) {
+  ThreadPool pool(1);
+  Synthetic s;
+  auto cfg = CacheConfig::Parse("akv,hot_budget=64,warm_budget=64,max_total=300,n_anchors=4,protect_recent=16,prefill_chunk=32");
+  ASSERT_TRUE(cfg.ok());
+  auto cache = TieredCache::Create(*cfg, s.shape, 4096);
+  ASSERT_TRUE(cache.ok());
+  Feed(**cache, s, 640, 32, pool);
+  ASSERT_TRUE((*cache)->CheckInvariants().ok()) << (*cache)->CheckInvariants().ToString();
+  CacheStats st = (*cache)->Stats();
+  const int heads = s.shape.n_layer * s.shape.n_head_kv;
+  EXPECT_EQ(st.hot.tokens + st.warm.tokens + st.cold.tokens, 300 * heads);
+  EXPECT_EQ(st.evicted, 340 * heads);
+}
+
+// A query aimed at one token that sits in a non-attended cold page: the key-summary bound ranks
+// that page first and it is promoted back to warm.
+TEST(TieredCache, ColdTokenNeededByAQueryIsPromoted) {
+  ThreadPool pool(1);
+  KvShape shape{1, 1, 64, 1};
+  auto cfg = CacheConfig::Parse(
+      "akv,hot_budget=40,warm_budget=32,n_anchors=4,protect_recent=16,cold_attend_all=false,promote_k=1,"
+      "promote_interval=1,migrate_interval=1,page_size=32,prefill_chunk=32,hadamard=false");
+  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+  auto cache = TieredCache::Create(*cfg, shape, 2048);
+  ASSERT_TRUE(cache.ok());
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd(0.f, 0.3f);
+  const int n = 512, target = 100;
+  std::vector<float> k(64 * n), v(64 * n);
+  for (float& x : k) x = nd(rng);
+  for (float& x : v) x = nd(rng);
+  for (int c = 0; c < 64; ++c) k[target * 64 + c] = (c % 2 ? 4.f : -4.f);  // a distinctive key
+  std::vector<float> q(64);
+  for (int i = 0; i < n; i += 32) {
+    std::vector<int32_t> pos(32);
+    std::iota(pos.begin(), pos.end(), i);
+    ASSERT_TRUE((*cache)->Append(0, &k[i * 64], &v[i * 64], pos.data(), 32).ok());
+    // Near-uniform attention during the prompt, so the target earns no score and goes cold.
+    std::vector<float> qs(32 * 64), out(32 * 64);
+    for (float& x : qs) x = 0.01f * nd(rng);
+    ASSERT_TRUE((*cache)->Attend(0, qs.data(), pos.data(), 32, out.data(), pool).ok());
+    (*cache)->EndStep();
+  }
+  ASSERT_EQ((*cache)->TierOf(0, 0, target), 2) << "the target should have been demoted to cold";
+  // Decode steps whose query points at the target key.
+  for (int c = 0; c < 64; ++c) q[c] = c % 2 ? 1.f : -1.f;
+  for (int step = 0; step < 2; ++step) {
+    std::vector<float> knew(64), vnew(64), out(64);
+    for (float& x : knew) x = nd(rng);
+    for (float& x : vnew) x = nd(rng);
+    int32_t pos = n + step;
+    ASSERT_TRUE((*cache)->Append(0, knew.data(), vnew.data(), &pos, 1).ok());
+    ASSERT_TRUE((*cache)->Attend(0, q.data(), &pos, 1, out.data(), pool).ok());
+    (*cache)->EndStep();
+  }
+  EXPECT_EQ((*cache)->TierOf(0, 0, target), 1) << "the cold page holding the target was not promoted";
+  EXPECT_GT((*cache)->Stats().promotions, 0);
+  ASSERT_TRUE((*cache)->CheckInvariants().ok()) << (*cache)->CheckInvariants().ToString();
+}
+
+TEST(CacheFactory, ParsesSpecs) {
+  KvShape shape{2, 2, 64, 3};
+  EXPECT_TRUE(MakeKvCache("full", shape, 128).ok());
+  EXPECT_TRUE(MakeKvCache("akv:balanced", shape, 128).ok());
+  auto bad = MakeKvCache("akv,group_size=128", shape, 128);
+  EXPECT_NE(bad.status().message().find("head dimension"), std::string::npos) << bad.status().ToString();
+  EXPECT_NE(MakeKvCache("nope", shape, 128).status().message().find("unknown KV cache 'nope'"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace akv
