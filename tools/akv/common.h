@@ -33,5 +33,6 @@ void RegisterRun(CLI::App& app);
 void RegisterPerplexity(CLI::App& app);
 void RegisterInspect(CLI::App& app);
 void RegisterBench(CLI::App& app);
+void RegisterServe(CLI::App& app);
 
 }  // namespace akv::cli
