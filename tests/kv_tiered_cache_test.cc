@@ -169,9 +169,11 @@ TEST(TieredCache, ColdTokenNeededByAQueryIsPromoted) {
     std::vector<int32_t> pos(32);
     std::iota(pos.begin(), pos.end(), i);
     ASSERT_TRUE((*cache)->Append(0, &k[i * 64], &v[i * 64], pos.data(), 32).ok());
-    // Near-uniform attention during the prompt, so the target earns no score and goes cold.
+    // During the prompt the queries look away from the target, so it earns the least attention
+    // and goes cold.
     std::vector<float> qs(32 * 64), out(32 * 64);
-    for (float& x : qs) x = 0.01f * nd(rng);
+    for (int r = 0; r < 32; ++r)
+      for (int c = 0; c < 64; ++c) qs[r * 64 + c] = (c % 2 ? -0.05f : 0.05f) + 0.01f * nd(rng);
     ASSERT_TRUE((*cache)->Attend(0, qs.data(), pos.data(), 32, out.data(), pool).ok());
     (*cache)->EndStep();
   }

@@ -1,26 +1,31 @@
 #include "kv/full_cache.h"
 
-#include <algorithm>
 #include <cmath>
-#include <limits>
+#include <cstdlib>
+#include <cstring>
 
-#include "cpu/vec_ops.h"
+#include "kv/codecs/slot_codec.h"
 
 namespace akv {
 
-namespace {
-constexpr int64_t kQueryBlock = 16;  // queries per task (prefill)
-constexpr int64_t kKeyTile = 64;     // keys converted to f32 at a time
-}  // namespace
+void FullCache::FreeDeleter::operator()(uint8_t* p) const { std::free(p); }
 
 FullCache::FullCache(const KvShape& shape, int64_t capacity)
-    : KvCache(shape), capacity_(capacity) {
-  const size_t n = static_cast<size_t>(shape.n_layer) * shape.n_head_kv * capacity * shape.head_dim;
-  k_.resize(n);
-  v_.resize(n);
-  positions_.assign(shape.n_layer, std::vector<int32_t>(capacity));
+    : KvCache(shape), capacity_(capacity), padded_dim_((shape.head_dim + 15) / 16 * 16) {
+  const int slots = static_cast<int>((capacity + kTileSlots - 1) / kTileSlots * kTileSlots);
+  // f16 pages accept any head size that is a multiple of 16, which padded_dim_ is.
+  auto layout = PageLayout::Make(CodecSpec::F16(), CodecSpec::F16(), padded_dim_, slots);
+  layout_ = layout.ok() ? *layout : PageLayout{};
+  const size_t bytes = (layout_.total_bytes + 63) / 64 * 64;
+  for (int i = 0; i < shape.n_layer * shape.n_head_kv; ++i) {
+    pages_.emplace_back(static_cast<uint8_t*>(std::aligned_alloc(64, bytes)));
+    std::memset(pages_.back().get(), 0, bytes);
+  }
   n_tokens_.assign(shape.n_layer, 0);
+  workspaces_ = std::vector<AttentionWorkspace>(shape.n_layer);
 }
+
+FullCache::~FullCache() = default;
 
 void FullCache::Clear() { std::fill(n_tokens_.begin(), n_tokens_.end(), 0); }
 
@@ -29,92 +34,56 @@ Status FullCache::Append(int layer, const float* k, const float* v, const int32_
   if (used + n > capacity_)
     return OutOfRange("KV cache full: " + std::to_string(used) + " + " + std::to_string(n) +
                       " tokens exceed the context of " + std::to_string(capacity_));
-  const int hd = shape_.head_dim;
-  for (int64_t t = 0; t < n; ++t) {
-    for (int h = 0; h < shape_.n_head_kv; ++h) {
+  const int hd = shape_.head_dim, pd = padded_dim_;
+  pad_row_.assign(2 * pd, 0.f);
+  for (int h = 0; h < shape_.n_head_kv; ++h) {
+    uint8_t* page = Page(layer, h);
+    int32_t* pos = reinterpret_cast<int32_t*>(page + layout_.positions_offset);
+    for (int64_t t = 0; t < n; ++t) {
       const size_t src = (static_cast<size_t>(t) * shape_.n_head_kv + h) * hd;
-      F32ToF16Row(k + src, &k_[Offset(layer, h, used + t)], hd);
-      F32ToF16Row(v + src, &v_[Offset(layer, h, used + t)], hd);
+      const int slot = static_cast<int>(used + t);
+      const float* kr = k + src;
+      const float* vr = v + src;
+      if (pd != hd) {
+        std::copy_n(kr, hd, pad_row_.data());
+        std::copy_n(vr, hd, pad_row_.data() + pd);
+        kr = pad_row_.data();
+        vr = pad_row_.data() + pd;
+      }
+      AKV_RETURN_IF_ERROR(EncodeKeySlot(layout_.key, pd, kr, slot, page + layout_.key_data_offset, nullptr, nullptr));
+      AKV_RETURN_IF_ERROR(EncodeValueSlot(layout_.value, pd, vr, slot, page + layout_.value_data_offset, nullptr, nullptr));
+      pos[slot] = positions[t];
     }
-    positions_[layer][used + t] = positions[t];
   }
   used += n;
   return Status::Ok();
 }
 
 Status FullCache::Attend(int layer, const float* q, const int32_t* positions, int64_t n_q, float* out,
-                       ThreadPool& pool) {
-  const int hd = shape_.head_dim;
-  const int group = shape_.n_q_per_kv;
-  const int n_head = shape_.n_head_kv * group;
-  const int64_t n_kv = n_tokens_[layer];
-  const int32_t* kv_pos = positions_[layer].data();
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const int64_t n_blocks = (n_q + kQueryBlock - 1) / kQueryBlock;
-
-  // One task per (KV head, block of queries): the block's queries of every head in the group
-  // share each converted key/value tile. Online softmax state {m, d, o} per (query, head).
-  pool.ParallelFor(shape_.n_head_kv * n_blocks, [&](int64_t task, int) {
-    const int kvh = static_cast<int>(task / n_blocks);
-    const int64_t q0 = (task % n_blocks) * kQueryBlock;
-    const int64_t nb = std::min(kQueryBlock, n_q - q0);
-    thread_local std::vector<float> kt, vt, o, m, d, s;
-    kt.resize(kKeyTile * hd);
-    vt.resize(kKeyTile * hd);
-    const int64_t n_rows = nb * group;
-    o.assign(n_rows * hd, 0.f);
-    m.assign(n_rows, -std::numeric_limits<float>::infinity());
-    d.assign(n_rows, 0.f);
-    s.resize(kKeyTile);
-    int32_t max_pos = std::numeric_limits<int32_t>::min();
-    for (int64_t i = 0; i < nb; ++i) max_pos = std::max(max_pos, positions[q0 + i]);
-    const size_t base = Offset(layer, kvh, 0);
-    for (int64_t j0 = 0; j0 < n_kv; j0 += kKeyTile) {
-      const int64_t nt = std::min(kKeyTile, n_kv - j0);
-      bool any = false;
-      for (int64_t j = 0; j < nt; ++j) any |= kv_pos[j0 + j] <= max_pos;
-      if (!any) continue;
-      F16ToF32Row(&k_[base + j0 * hd], kt.data(), nt * hd);
-      F16ToF32Row(&v_[base + j0 * hd], vt.data(), nt * hd);
-      for (int64_t i = 0; i < nb; ++i) {
-        const int32_t qp = positions[q0 + i];
-        for (int g = 0; g < group; ++g) {
-          const int64_t row = i * group + g;
-          const float* qv = q + ((q0 + i) * n_head + kvh * group + g) * hd;
-          float tile_max = -std::numeric_limits<float>::infinity();
-          for (int64_t j = 0; j < nt; ++j) {
-            s[j] = kv_pos[j0 + j] <= qp ? Dot(qv, &kt[j * hd], hd) * scale
-                                        : -std::numeric_limits<float>::infinity();
-            tile_max = std::max(tile_max, s[j]);
-          }
-          if (tile_max == -std::numeric_limits<float>::infinity()) continue;
-          const float m_new = std::max(m[row], tile_max);
-          const float corr = std::exp(m[row] - m_new);
-          float* orow = &o[row * hd];
-          if (corr != 1.f) {
-            d[row] *= corr;
-            for (int c = 0; c < hd; ++c) orow[c] *= corr;
-          }
-          for (int64_t j = 0; j < nt; ++j) {
-            if (s[j] == -std::numeric_limits<float>::infinity()) continue;
-            const float p = std::exp(s[j] - m_new);
-            d[row] += p;
-            const float* vr = &vt[j * hd];
-            for (int c = 0; c < hd; ++c) orow[c] += p * vr[c];
-          }
-          m[row] = m_new;
-        }
-      }
-    }
-    for (int64_t i = 0; i < nb; ++i) {
-      for (int g = 0; g < group; ++g) {
-        const int64_t row = i * group + g;
-        float* dst = out + ((q0 + i) * n_head + kvh * group + g) * hd;
-        const float inv = d[row] > 0 ? 1.f / d[row] : 0.f;
-        for (int c = 0; c < hd; ++c) dst[c] = o[row * hd + c] * inv;
-      }
-    }
-  });
+                         ThreadPool& pool) {
+  AttentionShape shape;
+  shape.n_kv_heads = shape_.n_head_kv;
+  shape.n_q_per_kv = shape_.n_q_per_kv;
+  shape.head_dim = padded_dim_;
+  shape.scale = 1.0f / std::sqrt(static_cast<float>(shape_.head_dim));
+  std::vector<KvSegment> segs(shape_.n_head_kv);
+  std::vector<KvHeadSegments> heads(shape_.n_head_kv);
+  for (int h = 0; h < shape_.n_head_kv; ++h) {
+    segs[h] = SegmentOfPage(layout_, Page(layer, h), static_cast<int>(n_tokens_[layer]));
+    heads[h] = {std::span<const KvSegment>(&segs[h], 1), {}};
+  }
+  AttentionOptions opts;
+  opts.pool = &pool;
+  opts.workspace = &workspaces_[layer];
+  if (padded_dim_ == shape_.head_dim)
+    return akv::Attend(shape, static_cast<int>(n_q), q, positions, heads, out, nullptr, opts);
+  const int64_t rows = n_q * shape.n_heads();
+  const int hd = shape_.head_dim, pd = padded_dim_;
+  pad_q_.assign(rows * pd, 0.f);
+  pad_out_.resize(rows * pd);
+  for (int64_t r = 0; r < rows; ++r) std::copy_n(q + r * hd, hd, &pad_q_[r * pd]);
+  AKV_RETURN_IF_ERROR(akv::Attend(shape, static_cast<int>(n_q), pad_q_.data(), positions, heads, pad_out_.data(), nullptr, opts));
+  for (int64_t r = 0; r < rows; ++r) std::copy_n(&pad_out_[r * pd], hd, out + r * hd);
   return Status::Ok();
 }
 
@@ -135,7 +104,7 @@ CacheStats FullCache::Stats() const {
   st.n_layer = shape_.n_layer;
   st.n_head_kv = shape_.n_head_kv;
   st.bits_per_value = 16.0;
-  st.bits_per_value_total = 16.0;  // positions are shared by the heads and not counted
+  st.bits_per_value_total = 16.0;  // K/V bytes of the stored tokens (positions not counted)
   return st;
 }
 
