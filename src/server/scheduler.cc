@@ -38,7 +38,9 @@ void Scheduler::Start() { thread_ = std::thread([this] { Loop(); }); }
 bool Scheduler::Submit(std::shared_ptr<Job> job) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (draining_ || queue_.size() >= static_cast<size_t>(options_.max_queue)) return false;
+    // Waiting room: the free slots plus --queue.
+    const size_t capacity = static_cast<size_t>(options_.max_queue + options_.parallel - busy_slots_);
+    if (draining_ || queue_.size() >= capacity) return false;
     queue_.push_back(std::move(job));
   }
   cv_.notify_one();
@@ -130,10 +132,15 @@ void Scheduler::Admit() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       queue_.pop_front();
+      ++busy_slots_;
     }
-    if (job->cancelled) continue;
     ApiError error;
-    if (!Prepare(*slot, job, &error)) {
+    if (job->cancelled || !Prepare(*slot, job, &error)) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        --busy_slots_;
+      }
+      if (job->cancelled) continue;
       metrics_->RecordFinished("error");
       GenEvent ev = GenEvent::Of(GenEvent::Kind::kError);
       ev.error = std::move(error);
@@ -359,6 +366,8 @@ void Scheduler::Free(Slot& slot) {
   slot.text.reset();
   slot.pending = -1;
   slot.prefilling = false;
+  std::lock_guard<std::mutex> lock(mu_);
+  --busy_slots_;
 }
 
 void Scheduler::PublishMetrics(bool force) {

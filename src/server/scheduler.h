@@ -24,7 +24,7 @@ namespace akv::server {
 
 struct SchedulerOptions {
   int parallel = 1;             // slots: sessions generating together
-  int max_queue = 64;           // jobs waiting for a slot before Submit refuses
+  int max_queue = 64;           // jobs that may wait when every slot is busy; more: Submit refuses
   int n_ctx = 0;                // per session; 0 = the model's training context
   std::string cache = "full";   // default cache spec of the slots
   int prefill_chunk = 256;      // prompt tokens per step, so long prompts do not stall decoding
@@ -93,6 +93,7 @@ class Scheduler {
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Job>> queue_;  // guarded by mu_
   bool draining_ = false;                   // guarded by mu_
+  int busy_slots_ = 0;                      // guarded by mu_: slots holding a job (or being given one)
   Clock::time_point cancel_at_;             // guarded by mu_: when draining gives up on active jobs
   std::mt19937_64 seed_rng_;                // seeds for requests that give none
   Clock::time_point last_publish_;
