@@ -56,12 +56,12 @@ struct Preset {
 };
 
 const Preset kPresets[] = {
-    {"quality", "hot_budget=0.25,warm_budget=1,warm_bits=8,cold_bits=4,group_size=32",
-     "25% f16, the rest int8 (cold int4): near-lossless"},
-    {"balanced", "hot_budget=0.05,warm_budget=0.6,warm_bits=4,cold_bits=2,group_size=64",
-     "5% f16, 60% int4, the rest int2"},
-    {"aggressive", "hot_budget=0.03,warm_budget=0.2,warm_bits=4,cold_bits=2,group_size=64",
-     "3% f16, 20% int4, the rest int2"},
+    {"quality", "hot_budget=0.05,warm_budget=1,warm_bits=4,cold_bits=4,cold_value_bits=0,warm_value_bits=0,group_size=32",
+     "sinks + recent + 5% heavy hitters in f16, every other token int4 (groups of 32): ~5.6 bits/value"},
+    {"balanced", "hot_budget=0.04,warm_budget=0.5,warm_bits=4,cold_bits=4,warm_value_bits=0,cold_value_bits=2,group_size=64",
+     "f16 sinks + recent + heavy hitters, the top half int4, the rest int4 keys / int2 values: ~4.5 bits/value"},
+    {"aggressive", "hot_budget=0.03,warm_budget=0.3,warm_bits=4,cold_bits=2,warm_value_bits=2,cold_value_bits=0,group_size=64",
+     "f16 sinks + recent, 30% int4 keys / int2 values, the rest int2: ~3.3 bits/value"},
 };
 
 std::string Trim(std::string s) {

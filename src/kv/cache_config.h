@@ -18,17 +18,17 @@ namespace akv {
 
 struct CacheConfig {
   std::string method = "akv";  // akv, full, window, h2o, snapkv, ... (policies)
-  std::string preset = "balanced";
+  std::string preset = "balanced";  // the defaults below are the balanced preset's
 
   // Tiers.
-  double hot_budget = 0.1;     // f16 tokens (count, or fraction of stored tokens)
-  double warm_budget = 0.6;    // warm tokens; the rest is cold
+  double hot_budget = 0.04;    // f16 tokens (count, or fraction of stored tokens)
+  double warm_budget = 0.5;    // warm tokens; the rest is cold
   double max_total = 0;        // > 0: evict beyond this many tokens (0: never evict)
   int warm_bits = 4;           // 8, 4 or 2
-  int cold_bits = 2;           // 8, 4 or 2
+  int cold_bits = 4;           // 8, 4 or 2
   int warm_value_bits = 0;     // values of the warm tier, if different from keys (0: warm_bits)
-  int cold_value_bits = 0;     // values of the cold tier (0: cold_bits)
-  int group_size = 32;         // quantization group (32, 64, 128)
+  int cold_value_bits = 2;     // values of the cold tier (0: cold_bits)
+  int group_size = 64;         // quantization group (32, 64, 128)
   bool kivi_keys = false;      // warm/cold keys quantized per channel over blocks of group_size tokens
   bool hadamard = true;        // rotate keys before quantization
   int page_size = 64;          // slots per page
