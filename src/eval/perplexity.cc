@@ -26,13 +26,19 @@ StatusOr<PerplexityResult> ComputePerplexity(Engine& engine, const std::string& 
   if (n_chunks == 0) return InvalidArgument("--chunks must be positive");
 
   AKV_ASSIGN_OR_RETURN(auto session, engine.NewSession({.n_ctx = o.n_ctx, .cache = o.cache}));
+  std::unique_ptr<Session> ref_session;
+  if (!o.reference_cache.empty()) {
+    AKV_ASSIGN_OR_RETURN(ref_session, engine.NewSession({.n_ctx = o.n_ctx, .cache = o.reference_cache}));
+  }
   const int n_vocab = engine.info().n_vocab;
   const bool add_bos = engine.adds_bos();
   const int32_t bos = engine.bos_token();
   std::vector<float> logits(static_cast<size_t>(o.n_ctx) * n_vocab);
-  std::vector<float> logprobs;
+  std::vector<float> logprobs, ref_logits, ref_logprobs;
+  if (ref_session) ref_logits.resize(logits.size());
   PerplexityResult r;
-  double sum = 0, sum_sq = 0;
+  double sum = 0, sum_sq = 0, ref_sum = 0, kl_sum = 0;
+  int64_t agree = 0;
   const auto t0 = std::chrono::steady_clock::now();
   const int first = o.n_ctx / 2;
   for (int c = 0; c < n_chunks; ++c) {
@@ -41,6 +47,10 @@ StatusOr<PerplexityResult> ComputePerplexity(Engine& engine, const std::string& 
     if (add_bos) chunk[0] = bos;
     session->Reset();
     AKV_RETURN_IF_ERROR(session->Prefill(chunk, logits.data()));
+    if (ref_session) {
+      ref_session->Reset();
+      AKV_RETURN_IF_ERROR(ref_session->Prefill(chunk, ref_logits.data()));
+    }
     double chunk_nll = 0;
     for (int j = first; j < o.n_ctx - 1; ++j) {
       LogSoftmax(std::span<const float>(&logits[static_cast<size_t>(j) * n_vocab], n_vocab), &logprobs);
@@ -50,6 +60,16 @@ StatusOr<PerplexityResult> ComputePerplexity(Engine& engine, const std::string& 
       sum_sq += nll * nll;
       ++r.n_scored;
       if (o.on_logprobs) o.on_logprobs(c, j, logprobs);
+      if (ref_session) {
+        std::span<const float> ref_row(&ref_logits[static_cast<size_t>(j) * n_vocab], n_vocab);
+        LogSoftmax(ref_row, &ref_logprobs);
+        ref_sum -= ref_logprobs[tokens[static_cast<size_t>(c) * o.n_ctx + j + 1]];
+        double kl = 0;
+        for (int v = 0; v < n_vocab; ++v) kl += std::exp(double(ref_logprobs[v])) * (double(ref_logprobs[v]) - logprobs[v]);
+        kl_sum += std::max(0.0, kl);
+        const auto amax = [](const std::vector<float>& x) { return std::max_element(x.begin(), x.end()) - x.begin(); };
+        agree += amax(ref_logprobs) == amax(logprobs);
+      }
     }
     r.chunk_ppl.push_back(std::exp(chunk_nll / (o.n_ctx - 1 - first)));
     r.n_chunks = c + 1;
@@ -62,6 +82,11 @@ StatusOr<PerplexityResult> ComputePerplexity(Engine& engine, const std::string& 
   r.nll_stderr = r.n_scored > 1 ? std::sqrt(std::max(0.0, var) / (r.n_scored - 1)) : 0;
   r.tokens_per_s = r.seconds > 0 ? static_cast<double>(n_chunks) * o.n_ctx / r.seconds : 0;
   r.cache = session->cache_stats();
+  if (ref_session) {
+    r.reference_ppl = std::exp(ref_sum / r.n_scored);
+    r.mean_kl = kl_sum / r.n_scored;
+    r.top1_agreement = static_cast<double>(agree) / r.n_scored;
+  }
   return r;
 }
 

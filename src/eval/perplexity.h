@@ -17,6 +17,9 @@ struct PerplexityOptions {
   std::string cache = "full";  // KV cache spec
   // Called after each chunk with (chunks done, total, running perplexity).
   std::function<void(int, int, double)> progress;
+  // When set, every chunk is also evaluated with this cache (e.g. "full") and the result reports
+  // the KL divergence KL(reference || cache) of the next-token distributions and top-1 agreement.
+  std::string reference_cache;
   // When set, receives each scored position's log-probabilities over the vocabulary
   // (for KL divergence between caches): called with (chunk, position in chunk, logprobs).
   std::function<void(int, int, std::span<const float>)> on_logprobs;
@@ -32,6 +35,11 @@ struct PerplexityResult {
   double seconds = 0;
   double tokens_per_s = 0;  // evaluated tokens (whole chunks) per second
   CacheStats cache;         // cache state at the end of the last chunk
+  // With reference_cache: its perplexity, mean KL(reference || cache) per scored token (nats),
+  // and the fraction of scored positions where both caches give the same top token.
+  double reference_ppl = 0;
+  double mean_kl = 0;
+  double top1_agreement = 0;
 };
 
 StatusOr<PerplexityResult> ComputePerplexity(Engine& engine, const std::string& text, const PerplexityOptions& options);

@@ -12,7 +12,9 @@ void ModelFlags::AddTo(CLI::App* app, bool with_ctx, bool with_cache) {
   if (!env) m->required();
   app->add_option("-t,--threads", threads, "Threads (default: all cores)")->check(CLI::NonNegativeNumber);
   if (with_ctx) app->add_option("-c,--ctx", ctx, "Context size in tokens (default: the model's)")->check(CLI::NonNegativeNumber);
-  if (with_cache) app->add_option("--cache", cache, "KV cache: full")->capture_default_str();
+  if (with_cache)
+    app->add_option("--cache", cache, "KV cache: full, or akv[:quality|balanced|aggressive][,key=value...] (see `akv cache-help`)")
+        ->capture_default_str();
   app->add_flag("-v,--verbose", verbose, "Print load notes");
 }
 

@@ -33,6 +33,7 @@ void RegisterRun(CLI::App& app);
 void RegisterPerplexity(CLI::App& app);
 void RegisterInspect(CLI::App& app);
 void RegisterBench(CLI::App& app);
+void RegisterCacheHelp(CLI::App& app);
 void RegisterServe(CLI::App& app);
 
 }  // namespace akv::cli

@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   akv::cli::RegisterPerplexity(app);
   akv::cli::RegisterInspect(app);
   akv::cli::RegisterBench(app);
+  akv::cli::RegisterCacheHelp(app);
   akv::cli::RegisterServe(app);
   try {
     app.parse(argc, argv);

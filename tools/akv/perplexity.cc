@@ -17,6 +17,7 @@ struct PplFlags {
   std::string file;
   int chunks = -1;
   std::string json;
+  std::string kl_vs;
 };
 
 int Run(const PplFlags& f) {
@@ -30,6 +31,7 @@ int Run(const PplFlags& f) {
   o.n_ctx = f.model.ctx > 0 ? f.model.ctx : 2048;
   o.n_chunks = f.chunks;
   o.cache = f.model.cache;
+  o.reference_cache = f.kl_vs;
   const bool tty = isatty(STDERR_FILENO);
   o.progress = [&](int done, int total, double ppl) {
     const int width = 30, filled = width * done / total;
@@ -46,13 +48,19 @@ int Run(const PplFlags& f) {
               r->ppl * r->nll_stderr, r->mean_nll, static_cast<long long>(r->n_scored), r->n_chunks, o.n_ctx,
               r->tokens_per_s);
   if (o.cache != "full")
-    std::printf("cache: %s\n", TierSummary(r->cache).c_str());
+    std::printf("cache: %s, %s of KV\n", TierSummary(r->cache).c_str(), HumanBytes(r->cache.total_bytes()).c_str());
+  if (!o.reference_cache.empty())
+    std::printf("vs %s: PPL %.4f (%+.2f%%), KL %.5f nats/token, top-1 agreement %.2f%%\n", o.reference_cache.c_str(),
+                r->reference_ppl, 100.0 * (r->ppl / r->reference_ppl - 1), r->mean_kl, 100.0 * r->top1_agreement);
   if (!f.json.empty()) {
     std::ofstream out(f.json);
     out << "{\"model\":\"" << f.model.model << "\",\"file\":\"" << f.file << "\",\"ctx\":" << o.n_ctx
         << ",\"chunks\":" << r->n_chunks << ",\"cache\":\"" << o.cache << "\",\"ppl\":" << r->ppl
         << ",\"mean_nll\":" << r->mean_nll << ",\"n_scored\":" << r->n_scored
-        << ",\"bits_per_value\":" << r->cache.bits_per_value << "}\n";
+        << ",\"bits_per_value\":" << r->cache.bits_per_value << ",\"bits_per_value_total\":" << r->cache.bits_per_value_total
+        << ",\"kv_bytes\":" << r->cache.total_bytes() << ",\"reference_cache\":\"" << o.reference_cache
+        << "\",\"reference_ppl\":" << r->reference_ppl << ",\"mean_kl\":" << r->mean_kl
+        << ",\"top1_agreement\":" << r->top1_agreement << ",\"seconds\":" << r->seconds << "}\n";
     if (!out) return ReportError(IoError("cannot write '" + f.json + "'"));
   }
   return 0;
@@ -67,6 +75,7 @@ void RegisterPerplexity(CLI::App& app) {
   sub->add_option("-f,--file", f->file, "Text file")->required();
   sub->add_option("--chunks", f->chunks, "Chunks to evaluate (default: all)");
   sub->add_option("--json", f->json, "Also write the result as JSON to this file");
+  sub->add_option("--kl-vs", f->kl_vs, "Also evaluate with this cache (e.g. full) and report KL divergence and top-1 agreement");
   sub->callback([f] {
     int rc = Run(*f);
     if (rc != 0) throw CLI::RuntimeError(rc);
