@@ -205,3 +205,41 @@ TEST(CacheFactory, ParsesSpecs) {
 
 }  // namespace
 }  // namespace akv
+
+namespace akv {
+namespace {
+
+TEST(TieredCache, ByteBudgetIsMet) {
+  ThreadPool pool(1);
+  Synthetic s;
+  // 1200 tokens x 4 layer-heads in f16 pages would be ~1.2 MiB; ask for 0.5 MiB.
+  auto cfg = CacheConfig::Parse("akv,hot_budget=0.5,warm_budget=1,kv_budget_mb=0.5,n_anchors=4,protect_recent=16,prefill_chunk=32");
+  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+  auto cache = TieredCache::Create(*cfg, s.shape, 4096);
+  ASSERT_TRUE(cache.ok());
+  Feed(**cache, s, 1200, 32, pool);
+  CacheStats st = (*cache)->Stats();
+  EXPECT_LE(st.total_bytes(), 0.5 * 1024 * 1024);
+  EXPECT_EQ(st.hot.tokens + st.warm.tokens + st.cold.tokens, 1200 * 4);
+  ASSERT_TRUE((*cache)->CheckInvariants().ok());
+}
+
+TEST(TieredCache, PerLayerHotBudgets) {
+  ThreadPool pool(1);
+  Synthetic s;
+  auto bad = CacheConfig::Parse("akv,hot_budget_layers=100:200:300");
+  ASSERT_TRUE(bad.ok());
+  EXPECT_NE(TieredCache::Create(*bad, s.shape, 1024).status().message().find("2 layers"), std::string::npos);
+  EXPECT_FALSE(CacheConfig::Parse("akv,hot_budget_layers=100:x").ok());
+  auto cfg = CacheConfig::Parse("akv,hot_budget_layers=64:200,warm_budget=1,n_anchors=4,protect_recent=16,prefill_chunk=32");
+  ASSERT_TRUE(cfg.ok());
+  auto cache = TieredCache::Create(*cfg, s.shape, 4096);
+  ASSERT_TRUE(cache.ok());
+  Feed(**cache, s, 640, 32, pool);
+  CacheStats st = (*cache)->Stats();
+  EXPECT_EQ(st.hot_per_layer[0].tokens, 64 * s.shape.n_head_kv);
+  EXPECT_EQ(st.hot_per_layer[1].tokens, 200 * s.shape.n_head_kv);
+}
+
+}  // namespace
+}  // namespace akv

@@ -9,7 +9,7 @@ namespace akv {
 
 namespace {
 
-using Member = std::variant<double CacheConfig::*, int CacheConfig::*, bool CacheConfig::*>;
+using Member = std::variant<double CacheConfig::*, int CacheConfig::*, bool CacheConfig::*, std::string CacheConfig::*>;
 
 struct Field {
   const char* key;
@@ -22,6 +22,8 @@ const Field kFields[] = {
     {"hot_budget", &CacheConfig::hot_budget, "f16 tokens per sequence (count if > 1, else fraction of stored tokens)"},
     {"warm_budget", &CacheConfig::warm_budget, "warm (quantized) tokens; the rest goes cold (count or fraction)"},
     {"max_total", &CacheConfig::max_total, "evict beyond this many tokens (0: never evict)"},
+    {"kv_budget_mb", &CacheConfig::kv_budget_mb, "byte budget per sequence in MiB (0: none); demotes further to meet it"},
+    {"hot_budget_layers", &CacheConfig::hot_budget_layers, "per-layer hot budgets, colon-separated (e.g. 256:128:64), overriding hot_budget"},
     {"warm_bits", &CacheConfig::warm_bits, "bits of warm keys/values: 8, 4 or 2"},
     {"cold_bits", &CacheConfig::cold_bits, "bits of cold keys/values: 8, 4 or 2"},
     {"warm_value_bits", &CacheConfig::warm_value_bits, "bits of warm values if different from the keys (0: warm_bits)"},
@@ -87,6 +89,8 @@ Status SetField(CacheConfig& c, const std::string& key, const std::string& value
       auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
       if (ec != std::errc() || p != value.data() + value.size()) return bad("an integer");
       c.*(*m) = v;
+    } else if (auto str = std::get_if<std::string CacheConfig::*>(&f.member)) {
+      c.*(*str) = value;
     } else {
       auto b = std::get<bool CacheConfig::*>(f.member);
       if (value == "1" || value == "true" || value == "on") c.*b = true;
@@ -117,6 +121,7 @@ std::string FieldValue(const CacheConfig& c, const Field& f) {
   std::ostringstream os;
   if (auto m = std::get_if<double CacheConfig::*>(&f.member)) os << c.*(*m);
   else if (auto m = std::get_if<int CacheConfig::*>(&f.member)) os << c.*(*m);
+  else if (auto str = std::get_if<std::string CacheConfig::*>(&f.member)) os << c.*(*str);
   else os << (c.*std::get<bool CacheConfig::*>(f.member) ? "true" : "false");
   return os.str();
 }
@@ -180,6 +185,11 @@ Status CacheConfig::Validate() const {
   if (max_total > 1 && hot_budget > 1 && max_total < hot_budget)
     return InvalidArgument("impossible budget: max_total (" + std::to_string(static_cast<int64_t>(max_total)) +
                            ") is smaller than hot_budget (" + std::to_string(static_cast<int64_t>(hot_budget)) + ")");
+  if (kv_budget_mb < 0) return InvalidArgument("kv_budget_mb must be >= 0");
+  if (!hot_budget_layers.empty()) {
+    auto parsed = LayerHotBudgets();
+    if (!parsed.ok()) return parsed.status();
+  }
   if (n_anchors < 0 || protect_recent < 0) return InvalidArgument("n_anchors and protect_recent must be >= 0");
   if (hot_budget > 1 && hot_budget < n_anchors + protect_recent)
     return InvalidArgument("impossible budget: hot_budget (" + std::to_string(static_cast<int64_t>(hot_budget)) +
@@ -219,6 +229,21 @@ std::string CacheConfig::Help() {
   os << "\nOptions (defaults of the balanced preset):\n";
   for (const Field& f : kFields) os << "  " << f.key << "=" << FieldValue(d, f) << "  " << f.help << "\n";
   return os.str();
+}
+
+StatusOr<std::vector<double>> CacheConfig::LayerHotBudgets() const {
+  std::vector<double> out;
+  std::stringstream ss(hot_budget_layers);
+  std::string item;
+  while (std::getline(ss, item, ':')) {
+    double v;
+    item = Trim(item);
+    auto [p, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
+    if (ec != std::errc() || p != item.data() + item.size() || !(v > 0))
+      return InvalidArgument("hot_budget_layers: '" + item + "' is not a positive budget");
+    out.push_back(v);
+  }
+  return out;
 }
 
 int64_t CacheConfig::BudgetTokens(double budget, int64_t n_stored) {

@@ -24,6 +24,8 @@ struct CacheConfig {
   double hot_budget = 0.04;    // f16 tokens (count, or fraction of stored tokens)
   double warm_budget = 0.5;    // warm tokens; the rest is cold
   double max_total = 0;        // > 0: evict beyond this many tokens (0: never evict)
+  double kv_budget_mb = 0;     // > 0: byte budget per sequence (MiB); demotes further to meet it
+  std::string hot_budget_layers;  // per-layer hot budgets "b0:b1:...", overriding hot_budget
   int warm_bits = 4;           // 8, 4 or 2
   int cold_bits = 4;           // 8, 4 or 2
   int warm_value_bits = 0;     // values of the warm tier, if different from keys (0: warm_bits)
@@ -66,6 +68,8 @@ struct CacheConfig {
   std::string ToString() const;
   // Help text listing every key with its default and meaning, and the presets.
   static std::string Help();
+  // hot_budget_layers parsed (empty when unset).
+  StatusOr<std::vector<double>> LayerHotBudgets() const;
   // Budget in tokens for `n_stored` tokens (count or fraction).
   static int64_t BudgetTokens(double budget, int64_t n_stored);
 };

@@ -89,6 +89,12 @@ StatusOr<std::unique_ptr<TieredCache>> TieredCache::Create(const CacheConfig& co
   c->workspaces_ = std::vector<AttentionWorkspace>(shape.n_layer);
   c->last_q_.assign(static_cast<size_t>(shape.n_layer) * shape.n_head_kv * shape.n_q_per_kv * hd, 0.f);
   c->layer_hot_scale_.assign(shape.n_layer, 1.0);
+  if (!config.hot_budget_layers.empty()) {
+    AKV_ASSIGN_OR_RETURN(c->layer_hot_budget_, config.LayerHotBudgets());
+    if (static_cast<int>(c->layer_hot_budget_.size()) != shape.n_layer)
+      return InvalidArgument("hot_budget_layers has " + std::to_string(c->layer_hot_budget_.size()) +
+                             " entries but the model has " + std::to_string(shape.n_layer) + " layers");
+  }
   return c;
 }
 
@@ -100,6 +106,7 @@ void TieredCache::Clear() {
   promotions_ = demotions_ = evictions_ = 0;
   max_position_ = -1;
   std::fill(layer_hot_scale_.begin(), layer_hot_scale_.end(), 1.0);
+  byte_scale_ = 1.0;
 }
 
 TieredCache::Page* TieredCache::TailPage(HeadStore& hs, Tier tier) {
@@ -293,8 +300,24 @@ void TieredCache::Compact(HeadStore& hs, int tier) {
 }
 
 int64_t TieredCache::HotBudget(int layer, int64_t n_stored) const {
-  const double b = static_cast<double>(CacheConfig::BudgetTokens(config_.hot_budget, n_stored)) * layer_hot_scale_[layer];
-  return static_cast<int64_t>(std::llround(b));
+  double b;
+  if (!layer_hot_budget_.empty()) {
+    b = static_cast<double>(CacheConfig::BudgetTokens(layer_hot_budget_[layer], n_stored));
+  } else {
+    b = static_cast<double>(CacheConfig::BudgetTokens(config_.hot_budget, n_stored)) * layer_hot_scale_[layer];
+  }
+  return static_cast<int64_t>(std::llround(b * byte_scale_));
+}
+
+int64_t TieredCache::WarmBudget(int64_t n_stored) const {
+  return static_cast<int64_t>(std::llround(static_cast<double>(CacheConfig::BudgetTokens(config_.warm_budget, n_stored)) * byte_scale_));
+}
+
+int64_t TieredCache::TotalBytes() const {
+  int64_t bytes = 0;
+  for (const HeadStore& hs : stores_)
+    for (int t = 0; t < kTiers; ++t) bytes += static_cast<int64_t>(hs.pages[t].size() * layout_[t].total_bytes);
+  return bytes;
 }
 
 void TieredCache::Migrate(int layer, int head) {
@@ -355,7 +378,7 @@ void TieredCache::Migrate(int layer, int head) {
   };
   const Tier warm = Tier::kWarm, cold = Tier::kCold;
   shrink(0, hs.count[0] - HotBudget(layer, total), &warm);
-  shrink(1, hs.count[1] - CacheConfig::BudgetTokens(config_.warm_budget, total), &cold);
+  shrink(1, hs.count[1] - WarmBudget(total), &cold);
   if (config_.max_total > 0) {
     const int64_t cap = CacheConfig::BudgetTokens(config_.max_total, total);
     for (int t = 2; t >= 0 && hs.total() > cap; --t) shrink(t, hs.total() - cap, nullptr);
@@ -441,9 +464,21 @@ void TieredCache::EndStep() {
   if (!config_.cold_attend_all && step % config_.promote_interval == 0)
     for (int l = 0; l < shape_.n_layer; ++l)
       for (int h = 0; h < shape_.n_head_kv; ++h) Promote(l, h);
-  if (!decode || decode_steps_ % config_.migrate_interval == 0)
+  auto migrate_all = [&] {
     for (int l = 0; l < shape_.n_layer; ++l)
       for (int h = 0; h < shape_.n_head_kv; ++h) Migrate(l, h);
+  };
+  if (!decode || decode_steps_ % config_.migrate_interval == 0) migrate_all();
+  // Byte budget: shrink the hot and warm budgets together until the pages fit, relax them again
+  // (for tokens still to come) when well under.
+  if (config_.kv_budget_mb > 0) {
+    const double budget = config_.kv_budget_mb * 1024.0 * 1024.0;
+    for (int iter = 0; iter < 40 && TotalBytes() > budget && byte_scale_ > 1e-3; ++iter) {
+      byte_scale_ *= 0.85;
+      migrate_all();
+    }
+    if (TotalBytes() < 0.9 * budget) byte_scale_ = std::min(1.0, byte_scale_ * 1.05);
+  }
 }
 
 CacheStats TieredCache::Stats() const {

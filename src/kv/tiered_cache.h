@@ -65,6 +65,8 @@ class TieredCache : public KvCache {
   void Promote(int layer, int head);
   void ComputeLayerStats();
   int64_t HotBudget(int layer, int64_t n_stored) const;
+  int64_t WarmBudget(int64_t n_stored) const;
+  int64_t TotalBytes() const;
 
   CacheConfig config_;
   int64_t capacity_;
@@ -73,6 +75,8 @@ class TieredCache : public KvCache {
   std::vector<AttentionWorkspace> workspaces_;
   std::vector<float> last_q_;      // [n_layer][n_heads * head_dim]: last decode query (promotion)
   std::vector<double> layer_hot_scale_;
+  std::vector<double> layer_hot_budget_;  // hot_budget_layers, when given
+  double byte_scale_ = 1.0;               // < 1 while kv_budget_mb forces smaller tier budgets
   int64_t n_positions_ = 0;
   int64_t steps_ = 0;              // EndStep calls
   int64_t decode_steps_ = 0;

@@ -69,7 +69,8 @@ void RegisterBench(CLI::App& app) {
   sub->add_option("-p,--n-prompt", f->prompt, "Prompt lengths for prefill tests (comma-separated)")->delimiter(',')->capture_default_str();
   sub->add_option("-n,--n-gen", f->gen, "Tokens to decode in decode tests")->delimiter(',')->capture_default_str();
   sub->add_option("-d,--depth", f->depth, "Context depths before the decode tests, e.g. 0,512,2048,4096")->delimiter(',')->capture_default_str();
-  sub->add_option("--cache", f->caches, "KV caches to compare (comma-separated)")->delimiter(',')->capture_default_str();
+  sub->add_option("--cache", f->caches, "KV cache spec (repeat the flag to compare several), e.g. --cache full --cache akv:balanced")
+      ->capture_default_str();
   sub->add_option("-r,--repetitions", f->reps, "Timed repetitions per test")->capture_default_str()->check(CLI::PositiveNumber);
   sub->add_option("--json", f->json, "Write the results as JSON to this file");
   sub->add_option("--device", f->device, "cpu (cuda when built with it)")->capture_default_str();
