@@ -17,6 +17,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// How often a waiting handler checks that its client is still connected.
+constexpr std::chrono::milliseconds kProbeEvery{100};
+
 void Reply(httplib::Response& res, const ApiError& e) {
   res.status = e.http_status;
   if (e.http_status == 503) res.set_header("Retry-After", "1");
@@ -211,7 +214,7 @@ void HttpServer::HandleGenerate(const httplib::Request& req, httplib::Response& 
   // Wait for admission: errors found there (cache spec, prompt length) still get a 4xx status.
   std::deque<GenEvent> pending;
   for (bool admitted = false; !admitted;) {
-    std::deque<GenEvent> events = job->Wait(100ms);
+    std::deque<GenEvent> events = job->Wait(kProbeEvery);
     while (!events.empty()) {
       GenEvent ev = std::move(events.front());
       events.pop_front();
@@ -232,15 +235,18 @@ void HttpServer::HandleGenerate(const httplib::Request& req, httplib::Response& 
   const bool want_logprobs = r.logprobs >= 0;
   if (!r.stream) {
     Accumulated acc;
+    Clock::time_point next_probe = Clock::now() + kProbeEvery;
     for (;;) {
-      if (pending.empty()) pending = job->Wait(100ms);
-      if (pending.empty()) {
+      if (pending.empty()) pending = job->Wait(kProbeEvery);
+      // Tokens may arrive faster than the probe interval: probe by the clock, not on idle.
+      if (Clock::now() >= next_probe) {
+        next_probe = Clock::now() + kProbeEvery;
         if (probe->PeerGone() || Clock::now() > give_up) {
           job->cancelled = true;  // the scheduler frees the slot at its next step
           return Reply(res, ApiError{499, "client closed the connection", "cancelled", "", ""});
         }
-        continue;
       }
+      if (pending.empty()) continue;
       GenEvent ev = std::move(pending.front());
       pending.pop_front();
       if (ev.kind == GenEvent::Kind::kToken) {
@@ -288,13 +294,17 @@ void HttpServer::HandleGenerate(const httplib::Request& req, httplib::Response& 
         };
         const std::string start = StreamStartChunk(st->meta);
         if (!start.empty() && !sink.write(start.data(), start.size())) return cancel();
+        Clock::time_point next_probe = Clock::now() + kProbeEvery;
         for (;;) {
-          std::deque<GenEvent> events = st->pending.empty() ? st->job->Wait(100ms) : std::move(st->pending);
+          std::deque<GenEvent> events = st->pending.empty() ? st->job->Wait(kProbeEvery) : std::move(st->pending);
           st->pending.clear();
-          if (events.empty()) {
+          // Writes fail once the client is gone, but only after the kernel learns it; the probe
+          // also catches a client that leaves while nothing is being written.
+          if (Clock::now() >= next_probe) {
+            next_probe = Clock::now() + kProbeEvery;
             if (st->probe->PeerGone() || Clock::now() > st->give_up) return cancel();
-            continue;
           }
+          if (events.empty()) continue;
           for (GenEvent& ev : events) {
             std::string out;
             bool last = false;
