@@ -69,8 +69,20 @@ int Run(const RunFlags& f) {
                "finish: %s\n",
                s.n_prompt, s.prefill_tokens_per_s(), s.ttft_ms, s.n_generated, s.decode_tokens_per_s(),
                res->finish_reason.c_str());
-  if (f.stats)
-    std::fprintf(stderr, "akv: cache %s, %s of KV\n", TierSummary(s.cache).c_str(), HumanBytes(s.cache.total_bytes()).c_str());
+  if (f.stats) {
+    const CacheStats& c = s.cache;
+    std::fprintf(stderr, "akv: cache %s, %s of KV; %lld promotions, %lld demotions, %lld evictions\n",
+                 TierSummary(c).c_str(), HumanBytes(c.total_bytes()).c_str(), static_cast<long long>(c.promotions),
+                 static_cast<long long>(c.demotions), static_cast<long long>(c.evicted));
+    const int64_t heads = std::max(1, c.n_head_kv);
+    std::fprintf(stderr, "akv: %-5s %8s %8s %8s %12s\n", "layer", "hot", "warm", "cold", "bytes");
+    for (size_t l = 0; l < c.hot_per_layer.size(); ++l) {
+      const int64_t bytes = c.hot_per_layer[l].bytes + c.warm_per_layer[l].bytes + c.cold_per_layer[l].bytes;
+      std::fprintf(stderr, "akv: %-5zu %8lld %8lld %8lld %12s\n", l, static_cast<long long>(c.hot_per_layer[l].tokens / heads),
+                   static_cast<long long>(c.warm_per_layer[l].tokens / heads),
+                   static_cast<long long>(c.cold_per_layer[l].tokens / heads), HumanBytes(bytes).c_str());
+    }
+  }
   return 0;
 }
 
