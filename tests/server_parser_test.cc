@@ -176,7 +176,7 @@ TEST(ServerCacheSpec, BuildsSpecStrings) {
   ASSERT_TRUE(build(R"({"cache":"full"})", &spec));
   EXPECT_EQ(spec, "full");
   ASSERT_TRUE(build(R"({"cache":"akv","warm_bits":4,"hot_budget":0.25})", &spec));
-  EXPECT_EQ(spec, "akv:hot_budget=0.25,warm_bits=4");
+  EXPECT_EQ(spec, "akv,hot_budget=0.25,warm_bits=4");
   ASSERT_TRUE(build(R"({"cache":"akv","preset":"aggressive","promote":true})", &spec));
   EXPECT_EQ(spec, "akv:aggressive,promote=true");
   ASSERT_TRUE(build(R"({})", &spec));

@@ -2,7 +2,7 @@
 //
 // GEMV (few tokens): lanes run along k. Each weight row is loaded once per group of <= 4 tokens
 // and widened to f32 in registers (vcvtph2ps for F16, a shift for BF16), so decode streams the
-// weights exactly once; 4 rows at a time give 4..16 independent FMA chains.
+// weights exactly once, in memory order.
 //
 // GEMM (many tokens): a panel of 2 vectors of rows (32 rows with AVX-512) is converted to f32 and
 // transposed once per call into packed[k][32]; the micro-kernel keeps a 32-row x kTokTile-token
@@ -57,7 +57,7 @@ HWY_INLINE const WT* Row(const WeightMatrix& w, int64_t r) {
 
 // ---------------------------------------------------------------- GEMV
 
-// R rows x T tokens, lanes along k.
+// R rows x T tokens (T >= 2), lanes along k: each weight vector feeds T FMAs.
 template <int R, int T, typename WT>
 HWY_INLINE void GemvTile(const WeightMatrix& w, int64_t r, const float* x, int64_t ldx,
                          int64_t t, float* y, int64_t ldy) {
@@ -89,6 +89,33 @@ HWY_INLINE void GemvTile(const WeightMatrix& w, int64_t r, const float* x, int64
   }
 }
 
+// Decode (one token): rows in memory order with 4 accumulators along k, so the weights are read
+// as one sequential stream, which the hardware prefetchers follow best. Interleaving 4 rows
+// (as GemvTile does) ran at ~7 GB/s from DRAM on the 32000 x 384 F16 output matrix, this at
+// ~20 GB/s (Zen4, one thread).
+template <typename WT>
+void GemvOneToken(const WeightMatrix& w, const float* x, float* y, int64_t r0, int64_t r1) {
+  const DF df;
+  const int64_t n = static_cast<int64_t>(hn::Lanes(df));
+  const int64_t k_total = w.cols;
+  const int64_t k4 = k_total - k_total % (4 * n), k_vec = k_total - k_total % n;
+  for (int64_t r = r0; r < r1; ++r) {
+    const WT* wr = Row<WT>(w, r);
+    VF a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
+    int64_t k = 0;
+    for (; k < k4; k += 4 * n) {
+      a0 = hn::MulAdd(LoadF32(df, wr + k), hn::LoadU(df, x + k), a0);
+      a1 = hn::MulAdd(LoadF32(df, wr + k + n), hn::LoadU(df, x + k + n), a1);
+      a2 = hn::MulAdd(LoadF32(df, wr + k + 2 * n), hn::LoadU(df, x + k + 2 * n), a2);
+      a3 = hn::MulAdd(LoadF32(df, wr + k + 3 * n), hn::LoadU(df, x + k + 3 * n), a3);
+    }
+    for (; k < k_vec; k += n) a0 = hn::MulAdd(LoadF32(df, wr + k), hn::LoadU(df, x + k), a0);
+    float s = hn::GetLane(hn::SumOfLanes(df, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));
+    for (; k < k_total; ++k) s += ScalarF32(wr + k) * x[k];
+    y[r] = s;
+  }
+}
+
 template <int R, typename WT>
 HWY_INLINE void GemvRowsTokens(const WeightMatrix& w, int64_t r, const float* x, int64_t ldx,
                                int64_t n_tokens, float* y, int64_t ldy) {
@@ -105,6 +132,7 @@ HWY_INLINE void GemvRowsTokens(const WeightMatrix& w, int64_t r, const float* x,
 template <typename WT>
 void GemvTyped(const WeightMatrix& w, const float* x, int64_t ldx, int64_t n_tokens, float* y,
                int64_t ldy, int64_t r0, int64_t r1) {
+  if (n_tokens == 1) return GemvOneToken<WT>(w, x, y, r0, r1);
   int64_t r = r0;
   for (; r + 4 <= r1; r += 4) GemvRowsTokens<4, WT>(w, r, x, ldx, n_tokens, y, ldy);
   for (; r < r1; ++r) GemvRowsTokens<1, WT>(w, r, x, ldx, n_tokens, y, ldy);
