@@ -86,7 +86,7 @@ bool BuildCacheSpec(const nlohmann::json& ext, std::string* spec, ApiError* erro
   }
   *spec = name;
   if (!preset.empty()) *spec += ":" + preset;
-  if (!options.empty()) *spec += preset.empty() ? ":" + options.substr(1) : options;
+  *spec += options;  // METHOD[:PRESET][,key=value...], the library's syntax
   return true;
 }
 

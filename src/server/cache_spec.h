@@ -1,5 +1,6 @@
 // The `akv` extension object of a request -> the cache spec string the library parses.
 //   {"cache": "akv", "preset": "balanced", "hot_budget": 512}  ->  "akv:balanced,hot_budget=512"
+//   {"cache": "akv", "warm_bits": 2}                            ->  "akv,warm_bits=2"
 // Only the shape is checked here (scalar values, safe characters); whether the cache and its
 // options exist is the library's call (MakeKvCache), whose message goes back as the 400.
 #pragma once
