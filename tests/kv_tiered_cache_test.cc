@@ -33,12 +33,12 @@ TEST(CacheConfig, ErrorsNameTheProblem) {
     const char* spec;
     const char* needle;
   } cases[] = {
-      {"akv:fast", "unknown cache preset 'fast'"},
+      {"akv:fast", "unknown preset 'fast' for cache method 'akv'"},
       {"akv,hot_budgte=3", "unknown cache option 'hot_budgte'"},
       {"akv,warm_bits=3", "warm_bits must be 8, 4 or 2"},
       {"akv,tau1=0.5,tau2=0.4", "tau1 < tau2 < tau3"},
       {"akv,hot_budget=10", "impossible budget"},
-      {"akv,max_total=100,hot_budget=200", "impossible budget"},
+      {"akv,max_total=50", "impossible budget"},
       {"akv,cold_bits=8,warm_bits=4", "cold_bits"},
       {"akv,decay=x", "'x' is not a number"},
       {"akv,hadamard=maybe", "boolean"},
@@ -200,7 +200,7 @@ TEST(CacheFactory, ParsesSpecs) {
   EXPECT_TRUE(MakeKvCache("akv:balanced", shape, 128).ok());
   auto bad = MakeKvCache("akv,group_size=128", shape, 128);
   EXPECT_NE(bad.status().message().find("head dimension"), std::string::npos) << bad.status().ToString();
-  EXPECT_NE(MakeKvCache("nope", shape, 128).status().message().find("unknown KV cache 'nope'"), std::string::npos);
+  EXPECT_NE(MakeKvCache("nope", shape, 128).status().message().find("unknown KV cache method 'nope'"), std::string::npos);
 }
 
 }  // namespace
@@ -239,6 +239,118 @@ TEST(TieredCache, PerLayerHotBudgets) {
   CacheStats st = (*cache)->Stats();
   EXPECT_EQ(st.hot_per_layer[0].tokens, 64 * s.shape.n_head_kv);
   EXPECT_EQ(st.hot_per_layer[1].tokens, 200 * s.shape.n_head_kv);
+}
+
+}  // namespace
+}  // namespace akv
+
+namespace akv {
+namespace {
+
+std::unique_ptr<TieredCache> Make(const std::string& spec, const KvShape& shape) {
+  auto cfg = CacheConfig::Parse(spec);
+  EXPECT_TRUE(cfg.ok()) << spec << ": " << cfg.status().ToString();
+  if (!cfg.ok()) return nullptr;
+  auto c = TieredCache::Create(*cfg, shape, 8192);
+  EXPECT_TRUE(c.ok()) << spec << ": " << c.status().ToString();
+  return c.ok() ? std::move(*c) : nullptr;
+}
+
+TEST(Baselines, EveryMethodRunsAndKeepsItsBookkeeping) {
+  ThreadPool pool(2);
+  for (const auto& [method, help] : CacheConfig::Methods()) {
+    Synthetic s;
+    auto c = Make(method, s.shape);
+    ASSERT_NE(c, nullptr) << method;
+    Feed(*c, s, 600, 32, pool);
+    Feed(*c, s, 40, 1, pool);
+    ASSERT_TRUE(c->CheckInvariants().ok()) << method << ": " << c->CheckInvariants().ToString();
+    EXPECT_GT(c->Stats().hot.tokens + c->Stats().warm.tokens + c->Stats().cold.tokens, 0) << method;
+  }
+}
+
+TEST(Baselines, WindowKeepsSinksAndMostRecent) {
+  ThreadPool pool(1);
+  Synthetic s;
+  auto c = Make("window,max_total=100", s.shape);
+  Feed(*c, s, 500, 20, pool);
+  for (int p : {0, 1, 2, 3}) EXPECT_EQ(c->TierOf(1, 1, p), 0) << p;
+  for (int p = 4; p < 404; p += 13) EXPECT_EQ(c->TierOf(1, 1, p), -1) << p;
+  for (int p = 404; p < 500; ++p) EXPECT_EQ(c->TierOf(1, 1, p), 0) << p;
+  EXPECT_EQ(c->Stats().hot.tokens, 100 * 4);
+}
+
+TEST(Baselines, H2OKeepsHeavyHittersAndRecent) {
+  ThreadPool pool(1);
+  KvShape shape{1, 1, 64, 1};
+  auto c = Make("h2o,max_total=96,protect_recent=32", shape);
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd(0.f, 0.2f);
+  // Token 50 has a key every query aligns with: it must survive as a heavy hitter.
+  for (int i = 0; i < 400; i += 16) {
+    std::vector<float> k(16 * 64), v(16 * 64), q(16 * 64), out(16 * 64);
+    for (float& x : k) x = nd(rng);
+    for (float& x : v) x = nd(rng);
+    for (int r = 0; r < 16; ++r)
+      for (int d = 0; d < 64; ++d) q[r * 64 + d] = 0.5f + nd(rng);
+    if (i <= 50 && 50 < i + 16)
+      for (int d = 0; d < 64; ++d) k[(50 - i) * 64 + d] = 1.0f;
+    std::vector<int32_t> pos(16);
+    std::iota(pos.begin(), pos.end(), i);
+    ASSERT_TRUE(c->Append(0, k.data(), v.data(), pos.data(), 16).ok());
+    ASSERT_TRUE(c->Attend(0, q.data(), pos.data(), 16, out.data(), pool).ok());
+    c->EndStep();
+  }
+  EXPECT_EQ(c->TierOf(0, 0, 50), 0);
+  for (int p = 400 - 32; p < 400; ++p) EXPECT_EQ(c->TierOf(0, 0, p), 0) << p;
+  EXPECT_EQ(c->Stats().hot.tokens, 96);
+}
+
+TEST(Baselines, SnapKVCompressesThePromptOnly) {
+  ThreadPool pool(1);
+  Synthetic s;
+  auto c = Make("snapkv,max_total=64", s.shape);
+  Feed(*c, s, 320, 32, pool);  // prompt
+  EXPECT_EQ(c->Stats().hot.tokens, 64 * 4);
+  Feed(*c, s, 30, 1, pool);  // decode: kept
+  EXPECT_EQ(c->Stats().hot.tokens, (64 + 30) * 4);
+}
+
+TEST(Baselines, PyramidGivesLowerLayersMore) {
+  ThreadPool pool(1);
+  Synthetic s;
+  auto c = Make("pyramidkv,max_total=100", s.shape);
+  Feed(*c, s, 400, 32, pool);
+  CacheStats st = c->Stats();
+  EXPECT_EQ(st.hot_per_layer[0].tokens, 150 * 2);
+  EXPECT_EQ(st.hot_per_layer[1].tokens, 50 * 2);
+}
+
+TEST(Baselines, KiviQuantizesOldBlocksPerChannel) {
+  ThreadPool pool(1);
+  Synthetic s;
+  auto c = Make("kivi:2,protect_recent=64", s.shape);
+  Feed(*c, s, 300, 20, pool);
+  CacheStats st = c->Stats();
+  // The recent window plus less than one block stays f16; the rest is int2 in whole blocks.
+  EXPECT_GE(st.hot.tokens, 64 * 4);
+  EXPECT_LT(st.hot.tokens, (64 + 32) * 4);
+  EXPECT_EQ(st.warm.tokens % (32 * 4), 0);
+  EXPECT_EQ(st.hot.tokens + st.warm.tokens, 300 * 4);
+  for (int p = 236; p < 300; ++p) EXPECT_EQ(c->TierOf(0, 0, p), 0);
+  EXPECT_EQ(c->TierOf(0, 0, 0), 1);
+  EXPECT_LT(st.bits_per_value, 8.0);
+}
+
+TEST(Baselines, UniformQuantizesEverything) {
+  ThreadPool pool(1);
+  Synthetic s;
+  auto c = Make("uniform:int4", s.shape);
+  Feed(*c, s, 100, 16, pool);
+  CacheStats st = c->Stats();
+  EXPECT_EQ(st.hot.tokens, 0);
+  EXPECT_EQ(st.warm.tokens, 100 * 4);
+  EXPECT_NEAR(st.bits_per_value, 5.0, 1e-9);  // 4-bit codes + f16 scale and zero per 32
 }
 
 }  // namespace

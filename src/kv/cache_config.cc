@@ -45,6 +45,10 @@ const Field kFields[] = {
     {"tau1", &CacheConfig::tau1, "AKCB threshold 1 (tau1 < tau2 < tau3)"},
     {"tau2", &CacheConfig::tau2, "AKCB threshold 2"},
     {"tau3", &CacheConfig::tau3, "AKCB threshold 3"},
+    {"score_mode", &CacheConfig::score_mode, "importance: attn (decayed attention mass), pivotal (ScissorHands), akcb (mean + gamma*std)"},
+    {"rank_by_recency", &CacheConfig::rank_by_recency, "demote/evict oldest first instead of by score (StreamingLLM, KIVI)"},
+    {"evict_in_decode", &CacheConfig::evict_in_decode, "apply max_total during decoding too (false: only to the prompt, SnapKV)"},
+    {"pyramid", &CacheConfig::pyramid, "PyramidKV: per-layer budgets from 1.5x (first layer) down to 0.5x (last)"},
     {"migrate_interval", &CacheConfig::migrate_interval, "decode steps between policy runs (also run when over budget)"},
     {"promote_k", &CacheConfig::promote_k, "cold pages promoted per KV head per check"},
     {"promote_interval", &CacheConfig::promote_interval, "decode steps between promotion checks"},
@@ -52,19 +56,59 @@ const Field kFields[] = {
 };
 
 struct Preset {
-  const char* name;
-  const char* settings;  // applied over the defaults
+  const char* method;
+  const char* name;      // first preset of a method is its default
+  const char* settings;  // applied over the struct defaults
   const char* help;
 };
 
+// Eviction baselines keep max_total tokens (25% of the stored tokens by default) in f16.
+#define AKV_EVICT_BASE "warm_budget=0,hot_budget=1,max_total=0.25,layer_adaptive=false,hadamard=false,"
 const Preset kPresets[] = {
-    {"quality", "hot_budget=0.05,warm_budget=1,warm_bits=4,cold_bits=4,cold_value_bits=0,warm_value_bits=0,group_size=32",
-     "sinks + recent + 5% heavy hitters in f16, every other token int4 (groups of 32): ~5.6 bits/value"},
-    {"balanced", "hot_budget=0.04,warm_budget=0.5,warm_bits=4,cold_bits=4,warm_value_bits=0,cold_value_bits=2,group_size=64",
+    {"akv", "balanced", "hot_budget=0.04,warm_budget=0.5,warm_bits=4,cold_bits=4,cold_value_bits=2,group_size=64",
      "f16 sinks + recent + heavy hitters, the top half int4, the rest int4 keys / int2 values: ~4.5 bits/value"},
-    {"aggressive", "hot_budget=0.03,warm_budget=0.3,warm_bits=4,cold_bits=2,warm_value_bits=2,cold_value_bits=0,group_size=64",
+    {"akv", "quality", "hot_budget=0.05,warm_budget=1,warm_bits=4,cold_bits=4,cold_value_bits=0,group_size=32",
+     "sinks + recent + 5% heavy hitters in f16, every other token int4 (groups of 32): ~5.6 bits/value"},
+    {"akv", "aggressive", "hot_budget=0.03,warm_budget=0.3,warm_bits=4,cold_bits=2,warm_value_bits=2,cold_value_bits=0,group_size=64",
      "f16 sinks + recent, 30% int4 keys / int2 values, the rest int2: ~3.3 bits/value"},
+    {"window", "default", AKV_EVICT_BASE "rank_by_recency=true,n_anchors=4,protect_recent=0",
+     "StreamingLLM: 4 attention sinks + the most recent tokens, the rest evicted"},
+    {"streamingllm", "default", AKV_EVICT_BASE "rank_by_recency=true,n_anchors=4,protect_recent=0", "alias of window"},
+    {"h2o", "default", AKV_EVICT_BASE "decay=1,n_anchors=0,protect_recent=64,pool_kernel=1,observation_window=1",
+     "H2O: heavy hitters by accumulated attention + recent tokens, the rest evicted"},
+    {"snapkv", "default", AKV_EVICT_BASE "decay=0,n_anchors=0,protect_recent=32,observation_window=32,pool_kernel=7,evict_in_decode=false",
+     "SnapKV: prompt tokens chosen by the pooled attention of the last 32 queries; decoding keeps all new tokens"},
+    {"pyramidkv", "default", AKV_EVICT_BASE "decay=0,n_anchors=0,protect_recent=32,observation_window=32,pool_kernel=7,evict_in_decode=false,pyramid=true",
+     "PyramidKV: SnapKV selection with per-layer budgets shrinking with depth"},
+    {"scissorhands", "default", AKV_EVICT_BASE "score_mode=pivotal,decay=0.99,n_anchors=0,protect_recent=32,pool_kernel=1,observation_window=1",
+     "ScissorHands: pivotal tokens (attention above average, counted over a history window) + recent"},
+    {"kivi", "2", "hot_budget=0,warm_budget=1,warm_bits=2,cold_bits=2,cold_value_bits=0,kivi_keys=true,group_size=32,hadamard=false,"
+     "rank_by_recency=true,n_anchors=0,protect_recent=128,layer_adaptive=false",
+     "KIVI-2: keys per channel, values per token, 2 bits, the last 128 tokens in f16"},
+    {"kivi", "4", "hot_budget=0,warm_budget=1,warm_bits=4,cold_bits=4,cold_value_bits=0,kivi_keys=true,group_size=32,hadamard=false,"
+     "rank_by_recency=true,n_anchors=0,protect_recent=128,layer_adaptive=false",
+     "KIVI-4: as KIVI-2 at 4 bits"},
+    {"uniform", "int4", "hot_budget=0,warm_budget=1,warm_bits=4,cold_bits=4,cold_value_bits=0,group_size=32,hadamard=false,"
+     "n_anchors=0,protect_recent=0,rank_by_recency=true,layer_adaptive=false,prefill_chunk=16",
+     "every token int4 (groups of 32, asymmetric), like llama.cpp's q4_1 KV cache"},
+    {"uniform", "int8", "hot_budget=0,warm_budget=1,warm_bits=8,cold_bits=8,cold_value_bits=0,group_size=32,hadamard=false,"
+     "n_anchors=0,protect_recent=0,rank_by_recency=true,layer_adaptive=false,prefill_chunk=16",
+     "every token int8 (groups of 32)"},
+    {"uniform", "int2", "hot_budget=0,warm_budget=1,warm_bits=2,cold_bits=2,cold_value_bits=0,group_size=32,hadamard=false,"
+     "n_anchors=0,protect_recent=0,rank_by_recency=true,layer_adaptive=false,prefill_chunk=16",
+     "every token int2 (groups of 32)"},
+    {"akcb", "mix", "score_mode=akcb,gamma=1,layer_adaptive=true,n_anchors=0,protect_recent=128,hot_budget=0.15,warm_budget=1,"
+     "max_total=0.5,warm_bits=4,cold_bits=4,cold_value_bits=0,group_size=32,hadamard=false",
+     "AKCB/ARKV mix: per-layer full / int4 / evicted ratios from attention statistics, heavy hitters = mean + gamma*std"},
+    {"akcb", "quant", "score_mode=akcb,n_anchors=0,protect_recent=128,hot_budget=128,warm_budget=1,warm_bits=4,cold_bits=4,"
+     "cold_value_bits=0,group_size=32,hadamard=false,layer_adaptive=false,rank_by_recency=true",
+     "AKCB quant: the window in f16, everything else int4"},
+    {"akcb", "origin", AKV_EVICT_BASE "score_mode=akcb,gamma=1,n_anchors=0,protect_recent=128",
+     "AKCB origin: full precision heavy hitters (mean + gamma*std) + window within the budget, the rest evicted"},
+    {"akcb", "window", AKV_EVICT_BASE "rank_by_recency=true,n_anchors=0,protect_recent=0",
+     "AKCB window: a sliding window of the most recent tokens"},
 };
+#undef AKV_EVICT_BASE
 
 std::string Trim(std::string s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
@@ -129,15 +173,33 @@ std::string FieldValue(const CacheConfig& c, const Field& f) {
 }  // namespace
 
 Status CacheConfig::ApplyPreset(const std::string& name) {
+  bool known_method = false;
+  std::string names;
   for (const Preset& p : kPresets) {
-    if (name == p.name) {
-      preset = name;
+    if (method != p.method) continue;
+    known_method = true;
+    names += std::string(names.empty() ? "" : ", ") + p.name;
+    if (name.empty() || name == p.name) {
+      preset = p.name;
       return ApplySettings(*this, p.settings);
     }
   }
-  std::string names;
-  for (const Preset& p : kPresets) names += std::string(names.empty() ? "" : ", ") + p.name;
-  return InvalidArgument("unknown cache preset '" + name + "' (presets: " + names + ")");
+  if (!known_method) {
+    std::string methods = "full";
+    for (const auto& m : Methods()) methods += ", " + m.first;
+    return InvalidArgument("unknown KV cache method '" + method + "' (methods: " + methods + ")");
+  }
+  return InvalidArgument("unknown preset '" + name + "' for cache method '" + method + "' (presets: " + names + ")");
+}
+
+std::vector<std::pair<std::string, std::string>> CacheConfig::Methods() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const Preset& p : kPresets) {
+    bool seen = false;
+    for (const auto& m : out) seen |= m.first == p.method;
+    if (!seen) out.push_back({p.method, p.help});
+  }
+  return out;
 }
 
 StatusOr<CacheConfig> CacheConfig::Parse(const std::string& spec) {
@@ -148,7 +210,7 @@ StatusOr<CacheConfig> CacheConfig::Parse(const std::string& spec) {
     rest = spec.substr(comma + 1);
   }
   head = Trim(head);
-  std::string preset = "balanced";
+  std::string preset;
   if (size_t colon = head.find(':'); colon != std::string::npos) {
     preset = Trim(head.substr(colon + 1));
     head = Trim(head.substr(0, colon));
@@ -177,14 +239,19 @@ Status CacheConfig::Validate() const {
     return InvalidArgument("page_size must be a multiple of 32 in [32, 4096], got " + std::to_string(page_size));
   if (kivi_keys && page_size % group_size != 0)
     return InvalidArgument("kivi_keys needs page_size to be a multiple of group_size");
-  if (!(hot_budget > 0)) return InvalidArgument("hot_budget must be positive");
+  if (kivi_keys && !rank_by_recency)
+    return InvalidArgument("kivi_keys quantizes keys in blocks of consecutive tokens: it needs rank_by_recency=true");
+  if (kivi_keys && (warm_budget < 1 || max_total > 0))
+    return InvalidArgument("kivi_keys keeps every quantized token warm: it needs warm_budget=1 and no max_total");
+  if (!(hot_budget >= 0)) return InvalidArgument("hot_budget must be >= 0");
+  if (score_mode != "attn" && score_mode != "pivotal" && score_mode != "akcb")
+    return InvalidArgument("score_mode must be attn, pivotal or akcb, got '" + score_mode + "'");
   if (!(warm_budget >= 0)) return InvalidArgument("warm_budget must be >= 0");
   if (max_total < 0) return InvalidArgument("max_total must be >= 0 (0 = no eviction)");
-  if (max_total > 0 && max_total <= 1 && hot_budget <= 1 && max_total <= hot_budget)
-    return InvalidArgument("max_total must exceed hot_budget");
-  if (max_total > 1 && hot_budget > 1 && max_total < hot_budget)
+  if (max_total > 1 && max_total < n_anchors + protect_recent)
     return InvalidArgument("impossible budget: max_total (" + std::to_string(static_cast<int64_t>(max_total)) +
-                           ") is smaller than hot_budget (" + std::to_string(static_cast<int64_t>(hot_budget)) + ")");
+                           ") is smaller than n_anchors + protect_recent (" + std::to_string(n_anchors + protect_recent) +
+                           "), which are never evicted");
   if (kv_budget_mb < 0) return InvalidArgument("kv_budget_mb must be >= 0");
   if (!hot_budget_layers.empty()) {
     auto parsed = LayerHotBudgets();
@@ -212,6 +279,7 @@ std::string CacheConfig::ToString() const {
   CacheConfig base;
   base.method = method;
   (void)base.ApplyPreset(preset);
+  // (base starts from the struct defaults, like Parse does.)
   std::string s = method + ":" + preset;
   for (const Field& f : kFields) {
     std::string v = FieldValue(*this, f);
@@ -224,8 +292,9 @@ std::string CacheConfig::Help() {
   std::ostringstream os;
   CacheConfig d;
   (void)d.ApplyPreset("balanced");
-  os << "Cache spec: METHOD[:PRESET][,key=value...]   e.g. akv:balanced,hot_budget=256\n\nPresets:\n";
-  for (const Preset& p : kPresets) os << "  " << p.name << ": " << p.help << " (" << p.settings << ")\n";
+  os << "Cache spec: METHOD[:PRESET][,key=value...]   e.g. akv:balanced,hot_budget=256, h2o,max_total=512\n\n";
+  os << "Methods and presets (the first preset of a method is its default):\n  full: f16, every token (no options)\n";
+  for (const Preset& p : kPresets) os << "  " << p.method << ":" << p.name << ": " << p.help << "\n      " << p.settings << "\n";
   os << "\nOptions (defaults of the balanced preset):\n";
   for (const Field& f : kFields) os << "  " << f.key << "=" << FieldValue(d, f) << "  " << f.help << "\n";
   return os.str();

@@ -52,6 +52,12 @@ struct CacheConfig {
   bool layer_adaptive = true;
   double tau1 = 0.1, tau2 = 0.3, tau3 = 0.6;
 
+  // Policy (what the baselines differ in; see docs/METHODS.md).
+  std::string score_mode = "attn";  // attn: decayed mass; pivotal: ScissorHands counts; akcb: mean + gamma*std
+  bool rank_by_recency = false;     // demote/evict the oldest first (StreamingLLM, KIVI) instead of by score
+  bool evict_in_decode = true;      // false: eviction only while the prompt is processed (SnapKV)
+  bool pyramid = false;             // PyramidKV: per-layer budgets from 1.5x (first layer) to 0.5x (last)
+
   // Migration.
   int migrate_interval = 16;   // apply the policy every N decode steps (and when over budget)
   int promote_k = 4;           // cold pages promoted per KV head per check
@@ -60,8 +66,11 @@ struct CacheConfig {
 
   // Parses "METHOD[:PRESET][,key=value...]"; errors name the key and the allowed values.
   static StatusOr<CacheConfig> Parse(const std::string& spec);
-  // Applies a preset's values (quality, balanced, aggressive) for `method`.
+  // Applies `method`'s preset (akv: quality, balanced, aggressive; kivi: 2, 4; ...). Empty: the
+  // method's default preset.
   Status ApplyPreset(const std::string& name);
+  // Method names the parser knows, with one-line descriptions.
+  static std::vector<std::pair<std::string, std::string>> Methods();
   // Checks ranges and consistency (tau order, bit widths, budgets).
   Status Validate() const;
   // Canonical spec string (method:preset,key=value for every non-default key).

@@ -13,12 +13,10 @@ StatusOr<std::unique_ptr<KvCache>> MakeKvCache(const std::string& spec, const Kv
     if (name != spec) return InvalidArgument("cache 'full' takes no options (got '" + spec + "')");
     return std::unique_ptr<KvCache>(new FullCache(shape, n_ctx));
   }
-  if (name == "akv") {
-    AKV_ASSIGN_OR_RETURN(CacheConfig config, CacheConfig::Parse(spec));
-    AKV_ASSIGN_OR_RETURN(auto cache, TieredCache::Create(config, shape, n_ctx));
-    return std::unique_ptr<KvCache>(std::move(cache));
-  }
-  return InvalidArgument("unknown KV cache '" + name + "' (available: full, akv[:quality|balanced|aggressive][,key=value...])");
+  // Every other method is a policy over the tiered stores (kv/cache_config.cc lists them).
+  AKV_ASSIGN_OR_RETURN(CacheConfig config, CacheConfig::Parse(spec));
+  AKV_ASSIGN_OR_RETURN(auto cache, TieredCache::Create(config, shape, n_ctx));
+  return std::unique_ptr<KvCache>(std::move(cache));
 }
 
 }  // namespace akv

@@ -8,6 +8,7 @@
 
 #include "attn/key_summary.h"
 #include "kv/codecs/hadamard.h"
+#include "kv/codecs/kivi.h"
 #include "kv/codecs/slot_codec.h"
 
 namespace akv {
@@ -70,16 +71,16 @@ TieredCache::~TieredCache() = default;
 StatusOr<std::unique_ptr<TieredCache>> TieredCache::Create(const CacheConfig& config, const KvShape& shape,
                                                            int64_t capacity) {
   AKV_RETURN_IF_ERROR(config.Validate());
-  if (config.kivi_keys)
-    return InvalidArgument("kivi_keys is not supported by the tiered AKV cache (use the 'kivi' method)");
   std::unique_ptr<TieredCache> c(new TieredCache(config, shape, capacity));
   const int hd = shape.head_dim;
   CodecSpec hot = CodecSpec::F16();
-  CodecSpec warm_k = CodecSpec::Quantized(config.warm_bits, config.group_size, config.hadamard);
+  CodecSpec warm_k = config.kivi_keys ? CodecSpec::Kivi(config.warm_bits, config.group_size, config.hadamard)
+                                      : CodecSpec::Quantized(config.warm_bits, config.group_size, config.hadamard);
   CodecSpec warm_v = CodecSpec::Quantized(config.warm_value_bits ? config.warm_value_bits : config.warm_bits, config.group_size);
-  CodecSpec cold_k = CodecSpec::Quantized(config.cold_bits, config.group_size, config.hadamard);
+  CodecSpec cold_k = config.kivi_keys ? CodecSpec::Kivi(config.cold_bits, config.group_size, config.hadamard)
+                                      : CodecSpec::Quantized(config.cold_bits, config.group_size, config.hadamard);
   CodecSpec cold_v = CodecSpec::Quantized(config.cold_value_bits ? config.cold_value_bits : config.cold_bits, config.group_size);
-  if (config.group_size > hd)
+  if (config.group_size > hd && !config.kivi_keys)
     return InvalidArgument("group_size " + std::to_string(config.group_size) + " exceeds the head dimension " +
                            std::to_string(hd));
   AKV_ASSIGN_OR_RETURN(c->layout_[0], PageLayout::Make(hot, hot, hd, config.page_size));
@@ -194,20 +195,36 @@ Status TieredCache::Attend(int layer, const float* q, const int32_t* positions, 
   std::copy_n(q + (n_q - 1) * n_head_total * hd, n_head_total * hd, &last_q_[static_cast<size_t>(layer) * n_head_total * hd]);
   if (layer == 0) last_n_q_ = n_q;
 
-  // Scores: decay everything, add the new mass where attention looked.
+  // Scores. attn: decayed attention mass; pivotal (ScissorHands): decayed count of the steps in
+  // which the slot drew more than the average attention; akcb: mean + gamma * std of its mass.
   const float decay = static_cast<float>(config_.decay), w = static_cast<float>(config_.w_attn);
+  const bool pivotal = config_.score_mode == "pivotal", akcb = config_.score_mode == "akcb";
   for (int h = 0; h < n_kv; ++h) {
     HeadStore& hs = stores_[static_cast<size_t>(layer) * n_kv + h];
-    for (int t = 0; t < kTiers; ++t)
-      for (auto& p : hs.pages[t])
-        for (int s = 0; s < p->n; ++s) p->score[s] *= decay;
+    if (!akcb)
+      for (int t = 0; t < kTiers; ++t)
+        for (auto& p : hs.pages[t])
+          for (int s = 0; s < p->n; ++s) p->score[s] *= decay;
+    double mass_total = 0;
+    int64_t n_seen = 0;
+    for (Page* p : attended[h])
+      for (int s = 0; s < p->n; ++s) mass_total += p->mass[s], ++n_seen;
+    const float average = n_seen ? static_cast<float>(mass_total / n_seen) : 0.f;
     for (Page* p : attended[h]) {
       for (int s = 0; s < p->n; ++s) {
         const float m = p->mass[s];
-        p->score[s] += w * m;
         p->mass_sum[s] += m;
         p->mass_sq[s] += m * m;
         ++p->n_obs[s];
+        if (pivotal) {
+          p->score[s] += m > average ? 1.f : 0.f;
+        } else if (akcb) {
+          const float mean = p->mass_sum[s] / p->n_obs[s];
+          const float var = std::max(0.f, p->mass_sq[s] / p->n_obs[s] - mean * mean);
+          p->score[s] = mean + static_cast<float>(config_.gamma) * std::sqrt(var);
+        } else {
+          p->score[s] += w * m;
+        }
       }
     }
   }
@@ -304,7 +321,9 @@ int64_t TieredCache::HotBudget(int layer, int64_t n_stored) const {
   if (!layer_hot_budget_.empty()) {
     b = static_cast<double>(CacheConfig::BudgetTokens(layer_hot_budget_[layer], n_stored));
   } else {
-    b = static_cast<double>(CacheConfig::BudgetTokens(config_.hot_budget, n_stored)) * layer_hot_scale_[layer];
+    // PyramidKV's per-layer scale goes on max_total when there is one, else on the hot budget.
+    b = static_cast<double>(CacheConfig::BudgetTokens(config_.hot_budget, n_stored)) * layer_hot_scale_[layer] *
+        (config_.max_total > 0 ? 1.0 : LayerBudgetScale(layer));
   }
   return static_cast<int64_t>(std::llround(b * byte_scale_));
 }
@@ -320,70 +339,131 @@ int64_t TieredCache::TotalBytes() const {
   return bytes;
 }
 
-void TieredCache::Migrate(int layer, int head) {
+double TieredCache::LayerBudgetScale(int layer) const {
+  if (!config_.pyramid || shape_.n_layer < 2) return 1.0;
+  return 1.5 - static_cast<double>(layer) / (shape_.n_layer - 1);  // 1.5x first layer .. 0.5x last
+}
+
+void TieredCache::Migrate(int layer, int head, bool decode) {
   HeadStore& hs = stores_[static_cast<size_t>(layer) * shape_.n_head_kv + head];
   const int64_t total = hs.total();
   if (total == 0) return;
   // Ranking score per position: the slot's score, max-pooled over neighbouring positions
-  // (SnapKV's pooling keeps the context of a heavy hitter with it).
+  // (SnapKV's pooling keeps the context of a heavy hitter with it), or its recency.
   const int32_t max_pos = max_position_;
-  std::vector<float> by_pos(static_cast<size_t>(max_pos) + 1, -1.f);
-  for (int t = 0; t < kTiers; ++t)
-    for (auto& p : hs.pages[t])
-      for (int s = 0; s < p->n; ++s) {
-        const int32_t pos = p->positions()[s];
-        if (pos >= 0 && pos <= max_pos) by_pos[pos] = p->score[s];
-      }
+  std::vector<float> by_pos;
+  if (!config_.rank_by_recency) {
+    by_pos.assign(static_cast<size_t>(max_pos) + 1, -1.f);
+    for (int t = 0; t < kTiers; ++t)
+      for (auto& p : hs.pages[t])
+        for (int s = 0; s < p->n; ++s) {
+          const int32_t pos = p->positions()[s];
+          if (pos >= 0 && pos <= max_pos) by_pos[pos] = p->score[s];
+        }
+  }
   const int r = config_.pool_kernel / 2;
   auto rank_score = [&](int32_t pos) {
+    if (config_.rank_by_recency) return static_cast<float>(pos);
     float best = by_pos[pos];
     for (int32_t j = std::max(0, pos - r); j <= std::min(max_pos, pos + r); ++j) best = std::max(best, by_pos[j]);
     return best;
   };
   auto is_protected = [&](int32_t pos) { return pos < config_.n_anchors || pos > max_pos - config_.protect_recent; };
 
-  struct Candidate {
-    float score;
-    Page* page;
-    int slot;
-  };
-  // Demotes the `excess` lowest-ranked unprotected slots of tier `from` to `to` (or evicts them
-  // when `to` is null). Slots are moved page by page in descending slot order, so the
-  // swap-with-last removal never disturbs a slot still to be moved.
-  auto shrink = [&](int from, int64_t excess, const Tier* to) {
-    if (excess <= 0) return;
+  using Candidate = SlotRef;
+  // The `excess` lowest-ranked unprotected slots of the given tiers.
+  auto lowest = [&](std::initializer_list<int> tiers, int64_t excess) {
     std::vector<Candidate> c;
-    for (auto& p : hs.pages[from])
-      for (int s = 0; s < p->n; ++s) {
-        const int32_t pos = p->positions()[s];
-        if (from == 0 && is_protected(pos)) continue;
-        c.push_back({rank_score(pos), p.get(), s});
-      }
+    if (excess <= 0) return c;
+    for (int t : tiers)
+      for (auto& p : hs.pages[t])
+        for (int s = 0; s < p->n; ++s) {
+          const int32_t pos = p->positions()[s];
+          if (is_protected(pos)) continue;
+          c.push_back({rank_score(pos), p.get(), s});
+        }
     excess = std::min<int64_t>(excess, c.size());
     std::nth_element(c.begin(), c.begin() + excess, c.end(), [](const Candidate& a, const Candidate& b) { return a.score < b.score; });
     c.resize(excess);
+    // Page by page, descending slot order: the swap-with-last removal never disturbs a slot
+    // still to be moved.
     std::sort(c.begin(), c.end(), [](const Candidate& a, const Candidate& b) {
       return a.page != b.page ? a.page < b.page : a.slot > b.slot;
     });
-    for (const Candidate& x : c) {
-      if (to) {
-        MoveSlot(hs, *x.page, x.slot, *to);
-        ++demotions_;
-      } else {
-        RemoveSlot(*x.page, x.slot);
-        --hs.count[from];
-        ++evictions_;
-      }
-    }
+    return c;
   };
-  const Tier warm = Tier::kWarm, cold = Tier::kCold;
-  shrink(0, hs.count[0] - HotBudget(layer, total), &warm);
-  shrink(1, hs.count[1] - WarmBudget(total), &cold);
-  if (config_.max_total > 0) {
-    const int64_t cap = CacheConfig::BudgetTokens(config_.max_total, total);
-    for (int t = 2; t >= 0 && hs.total() > cap; --t) shrink(t, hs.total() - cap, nullptr);
+
+  // Eviction first (only with max_total), across all tiers, so nothing is re-quantized just
+  // before it is dropped.
+  if (config_.max_total > 0 && (config_.evict_in_decode || !decode)) {
+    const int64_t cap = static_cast<int64_t>(std::llround(
+        static_cast<double>(CacheConfig::BudgetTokens(config_.max_total, total)) * LayerBudgetScale(layer)));
+    for (const Candidate& x : lowest({0, 1, 2}, total - cap)) {
+      const int t = static_cast<int>(x.page->tier);
+      RemoveSlot(*x.page, x.slot);
+      --hs.count[t];
+      ++evictions_;
+    }
+  }
+  const int64_t stored = hs.total();
+  // Demotion hot -> warm -> cold.
+  int64_t hot_excess = hs.count[0] - HotBudget(layer, stored);
+  if (layout_[1].per_channel_keys()) {
+    // KIVI keys are quantized a block of group_size tokens at a time.
+    hot_excess = hot_excess / config_.group_size * config_.group_size;
+    DemoteBlocks(hs, lowest({0}, hot_excess));
+  } else {
+    for (const Candidate& x : lowest({0}, hot_excess)) {
+      MoveSlot(hs, *x.page, x.slot, Tier::kWarm);
+      ++demotions_;
+    }
+    for (const Candidate& x : lowest({1}, hs.count[1] - WarmBudget(stored))) {
+      MoveSlot(hs, *x.page, x.slot, Tier::kCold);
+      ++demotions_;
+    }
   }
   for (int t = 0; t < kTiers; ++t) Compact(hs, t);
+}
+
+void TieredCache::DemoteBlocks(HeadStore& hs, std::vector<SlotRef> slots) {
+  const int G = config_.group_size, hd = shape_.head_dim;
+  const int64_t n = static_cast<int64_t>(slots.size()) / G * G;
+  if (n == 0) return;
+  // Oldest first, so blocks hold consecutive tokens as KIVI's do.
+  std::vector<SlotRef> order(slots.begin(), slots.end());
+  std::sort(order.begin(), order.end(), [](const SlotRef& a, const SlotRef& b) { return a.score < b.score; });
+  order.resize(n);
+  const PageLayout& W = layout_[1];
+  std::vector<float> keys(static_cast<size_t>(G) * hd), value(hd);
+  for (int64_t b = 0; b < n; b += G) {
+    Page* dst = TailPage(hs, Tier::kWarm);  // capacity is a multiple of G and blocks fill it whole
+    const int first = dst->n;
+    for (int i = 0; i < G; ++i) {
+      const SlotRef& x = order[b + i];
+      const PageLayout& S = *x.page->layout;
+      DecodeKeySlot(S.key, hd, x.page->key_data(), x.page->key_scales(), x.page->key_zeros(), x.slot, &keys[i * hd]);
+      if (W.key.hadamard) (void)HadamardRotate(&keys[i * hd], hd);
+      DecodeValueSlot(S.value, hd, x.page->value_data(), x.page->value_scales(), x.page->value_zeros(), x.slot, value.data());
+      (void)EncodeValueSlot(W.value, hd, value.data(), first + i, dst->value_data(), dst->value_scales(), dst->value_zeros());
+      ExtendKeySummary(&keys[i * hd], hd, dst->key_min(), dst->key_max());
+      dst->positions()[first + i] = x.page->positions()[x.slot];
+      dst->score[first + i] = x.page->score[x.slot];
+      dst->mass[first + i] = x.page->mass[x.slot];
+      dst->mass_sum[first + i] = x.page->mass_sum[x.slot];
+      dst->mass_sq[first + i] = x.page->mass_sq[x.slot];
+      dst->n_obs[first + i] = x.page->n_obs[x.slot];
+    }
+    (void)EncodeKeyBlockPerChannel(W.key, hd, keys.data(), first, dst->key_data(), dst->key_scales(), dst->key_zeros());
+    dst->n += G;
+    hs.count[1] += G;
+    hs.count[0] -= G;
+    demotions_ += G;
+  }
+  // Remove the moved slots from their hot pages, page by page in descending slot order.
+  std::sort(order.begin(), order.end(), [](const SlotRef& a, const SlotRef& b) {
+    return a.page != b.page ? a.page < b.page : a.slot > b.slot;
+  });
+  for (const SlotRef& x : order) RemoveSlot(*x.page, x.slot);
 }
 
 void TieredCache::Promote(int layer, int head) {
@@ -466,7 +546,7 @@ void TieredCache::EndStep() {
       for (int h = 0; h < shape_.n_head_kv; ++h) Promote(l, h);
   auto migrate_all = [&] {
     for (int l = 0; l < shape_.n_layer; ++l)
-      for (int h = 0; h < shape_.n_head_kv; ++h) Migrate(l, h);
+      for (int h = 0; h < shape_.n_head_kv; ++h) Migrate(l, h, decode);
   };
   if (!decode || decode_steps_ % config_.migrate_interval == 0) migrate_all();
   // Byte budget: shrink the hot and warm budgets together until the pages fit, relax them again

@@ -61,7 +61,15 @@ class TieredCache : public KvCache {
   void RemoveSlot(Page& page, int slot);
   // Moves slots from the tier's last pages into holes of earlier ones and frees empty pages.
   void Compact(HeadStore& hs, int tier);
-  void Migrate(int layer, int head);
+  struct SlotRef {
+    float score;  // ranking score (position when ranking by recency)
+    Page* page;
+    int slot;
+  };
+  void Migrate(int layer, int head, bool decode);
+  // KIVI: moves whole blocks of group_size slots (oldest first) from hot to per-channel warm pages.
+  void DemoteBlocks(HeadStore& hs, std::vector<SlotRef> slots);
+  double LayerBudgetScale(int layer) const;
   void Promote(int layer, int head);
   void ComputeLayerStats();
   int64_t HotBudget(int layer, int64_t n_stored) const;

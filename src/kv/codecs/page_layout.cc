@@ -12,8 +12,14 @@ size_t KeyTileBytes(const CodecSpec& key, int head_dim) {
   return size_t(head_dim) * kTileSlots * BitsPerValue(key.format) / 8;
 }
 
-size_t ValueRowBytes(const CodecSpec& value, int head_dim) {
-  return size_t(head_dim) * BitsPerValue(value.format) / 8;
+int ValueUnitChannels(const CodecSpec& value) { return IsQuantized(value.format) ? kUnitValues : 16; }
+
+size_t ValueUnitBytes(const CodecSpec& value) {
+  return size_t(ValueUnitChannels(value)) * BitsPerValue(value.format) / 8;
+}
+
+size_t ValueTileBytes(const CodecSpec& value, int head_dim) {
+  return size_t(head_dim) * kTileSlots * BitsPerValue(value.format) / 8;
 }
 
 StatusOr<PageLayout> PageLayout::Make(const CodecSpec& key, const CodecSpec& value, int head_dim,
@@ -36,7 +42,7 @@ StatusOr<PageLayout> PageLayout::Make(const CodecSpec& key, const CodecSpec& val
   l.key_groups = IsQuantized(key.format) && !l.per_channel_keys() ? head_dim / key.group_size : 0;
   l.value_groups = IsQuantized(value.format) ? head_dim / value.group_size : 0;
   l.key_tile_bytes = KeyTileBytes(key, head_dim);
-  l.value_row_bytes = ValueRowBytes(value, head_dim);
+  l.value_tile_bytes = ValueTileBytes(value, head_dim);
 
   size_t at = 0;
   auto section = [&at](size_t bytes) {
@@ -52,7 +58,7 @@ StatusOr<PageLayout> PageLayout::Make(const CodecSpec& key, const CodecSpec& val
     l.key_scales_offset = section(sizeof(uint16_t) * count);
     l.key_zeros_offset = section(sizeof(uint16_t) * count);
   }
-  l.value_data_offset = section(l.value_row_bytes * capacity);
+  l.value_data_offset = section(l.value_tile_bytes * l.tiles());
   if (IsQuantized(value.format)) {
     l.value_scales_offset = section(sizeof(uint16_t) * capacity * l.value_groups);
     l.value_zeros_offset = section(sizeof(uint16_t) * capacity * l.value_groups);

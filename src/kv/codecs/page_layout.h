@@ -9,14 +9,17 @@
 //   key scales    per-token groups: f16 [tiles][D / G][32]   (slot j of a tile in lane j)
 //                 per-channel (KIVI): f16 [capacity / G blocks][D]
 //   key zeros     same shape as key scales
-//   value data    [capacity][row]: f16/bf16 u16 [D], intB u8 [D * B / 8] (units of 32 channels)
+//   value data    [capacity / 32 tiles] of one value tile: [D / U units][32 slots][unit bytes],
+//                 U = 16 channels of f16/bf16 (32 bytes) or one packed unit of 32 channels (intB)
 //   value scales  f16 [capacity][D / G]
 //   value zeros   same shape
 //   key min, max  f16 [D] each: per-channel bounds of the stored (de-quantized, rotated) keys,
 //                 rounded outward, so q.k over the page is bounded without reading it
 //
 // Keys are channel-major per tile so the attention kernel computes 16 slots' scores per vector
-// with no horizontal sums; values are token-major so a slot's row updates the output directly.
+// with no horizontal sums; values are token-major within a unit of channels, so a slot's unit
+// updates a chunk of the output directly, and the kernel's pass over one chunk of channels of a
+// tile reads one contiguous run of bytes (both tiles stream sequentially from memory).
 #pragma once
 
 #include <cstddef>
@@ -39,7 +42,7 @@ struct PageLayout {
   int key_groups = 0;            // per-token quantized keys: D / G scales per slot; else 0
   int value_groups = 0;          // quantized values: D / G scales per slot; else 0
   size_t key_tile_bytes = 0;     // one tile of key data
-  size_t value_row_bytes = 0;    // one slot of value data
+  size_t value_tile_bytes = 0;   // one tile of value data
 
   // Section offsets from the start of the page buffer (0 for absent sections) and the total.
   size_t positions_offset = 0;
@@ -65,7 +68,15 @@ struct PageLayout {
 
 // Bytes of one key tile of `head_dim` channels: 32 slots.
 size_t KeyTileBytes(const CodecSpec& key, int head_dim);
-// Bytes of one value row.
-size_t ValueRowBytes(const CodecSpec& value, int head_dim);
+// Value tiles: channels per unit (16 for f16/bf16, 32 for quantized), bytes of one slot's unit,
+// bytes of a tile of 32 slots.
+int ValueUnitChannels(const CodecSpec& value);
+size_t ValueUnitBytes(const CodecSpec& value);
+size_t ValueTileBytes(const CodecSpec& value, int head_dim);
+// Bytes of the unit `unit` of slot `slot` from the start of the value data.
+inline size_t ValueUnitOffset(const CodecSpec& value, int head_dim, int slot, int unit) {
+  return ValueTileBytes(value, head_dim) * (slot / kTileSlots) +
+         (size_t(unit) * kTileSlots + slot % kTileSlots) * ValueUnitBytes(value);
+}
 
 }  // namespace akv

@@ -63,16 +63,22 @@ Status EncodeKeySlot(const CodecSpec& codec, int head_dim, const float* key, int
 
 Status EncodeValueSlot(const CodecSpec& codec, int head_dim, const float* value, int slot,
                        void* value_data, f16_t* value_scales, f16_t* value_zeros) {
-  uint8_t* row = static_cast<uint8_t*>(value_data) + ValueRowBytes(codec, head_dim) * slot;
+  if (head_dim > 1024) return InvalidArgument("value slot encoding: head_dim above 1024");
+  uint8_t row[2048];  // the slot's units back to back, then scattered into the tile
   switch (codec.format) {
-    case KvFormat::kF16: return F32RowToF16(value, head_dim, reinterpret_cast<f16_t*>(row));
-    case KvFormat::kBF16: return F32RowToBF16(value, head_dim, reinterpret_cast<bf16_t*>(row));
+    case KvFormat::kF16: AKV_RETURN_IF_ERROR(F32RowToF16(value, head_dim, reinterpret_cast<f16_t*>(row))); break;
+    case KvFormat::kBF16: AKV_RETURN_IF_ERROR(F32RowToBF16(value, head_dim, reinterpret_cast<bf16_t*>(row))); break;
     default: {
       const int groups = head_dim / codec.group_size;
-      return QuantizeRow(value, head_dim, BitsPerValue(codec.format), codec.group_size, row,
-                         value_scales + size_t(slot) * groups, value_zeros + size_t(slot) * groups);
+      AKV_RETURN_IF_ERROR(QuantizeRow(value, head_dim, BitsPerValue(codec.format), codec.group_size, row,
+                                      value_scales + size_t(slot) * groups, value_zeros + size_t(slot) * groups));
     }
   }
+  const size_t unit_bytes = ValueUnitBytes(codec);
+  uint8_t* base = static_cast<uint8_t*>(value_data);
+  for (int u = 0; u < head_dim / ValueUnitChannels(codec); ++u)
+    std::memcpy(base + ValueUnitOffset(codec, head_dim, slot, u), row + u * unit_bytes, unit_bytes);
+  return Status::Ok();
 }
 
 void DecodeKeySlot(const CodecSpec& codec, int head_dim, const void* key_data,
@@ -96,18 +102,23 @@ void DecodeKeySlot(const CodecSpec& codec, int head_dim, const void* key_data,
 
 void DecodeValueSlot(const CodecSpec& codec, int head_dim, const void* value_data,
                      const f16_t* value_scales, const f16_t* value_zeros, int slot, float* value) {
-  const uint8_t* row = static_cast<const uint8_t*>(value_data) + ValueRowBytes(codec, head_dim) * slot;
-  switch (codec.format) {
-    case KvFormat::kF16:
-      for (int c = 0; c < head_dim; ++c) value[c] = F16ToF32(reinterpret_cast<const f16_t*>(row)[c]);
-      return;
-    case KvFormat::kBF16:
-      for (int c = 0; c < head_dim; ++c) value[c] = BF16ToF32(reinterpret_cast<const bf16_t*>(row)[c]);
-      return;
-    default: {
-      const int groups = head_dim / codec.group_size;
-      DequantizeRowReference(row, value_scales + size_t(slot) * groups, value_zeros + size_t(slot) * groups,
-                             head_dim, BitsPerValue(codec.format), codec.group_size, value);
+  const size_t unit_bytes = ValueUnitBytes(codec);
+  const int unit_channels = ValueUnitChannels(codec);
+  const uint8_t* base = static_cast<const uint8_t*>(value_data);
+  for (int u = 0; u < head_dim / unit_channels; ++u) {
+    const uint8_t* unit = base + ValueUnitOffset(codec, head_dim, slot, u);
+    float* out = value + u * unit_channels;
+    if (codec.format == KvFormat::kF16) {
+      for (int c = 0; c < unit_channels; ++c) out[c] = F16ToF32(reinterpret_cast<const f16_t*>(unit)[c]);
+    } else if (codec.format == KvFormat::kBF16) {
+      for (int c = 0; c < unit_channels; ++c) out[c] = BF16ToF32(reinterpret_cast<const bf16_t*>(unit)[c]);
+    } else {
+      const int bits = BitsPerValue(codec.format);
+      for (int c = 0; c < unit_channels; ++c) {
+        const int g = (u * unit_channels + c) / codec.group_size;
+        const size_t at = size_t(slot) * (head_dim / codec.group_size) + g;
+        out[c] = DequantizeValue(GetPackedCode(unit, bits, c), F16ToF32(value_scales[at]), F16ToF32(value_zeros[at]));
+      }
     }
   }
 }
@@ -150,8 +161,12 @@ void CopyValueSlot(const CodecSpec& codec, int head_dim, void* value_data, f16_t
 void CopyValueSlotBetween(const CodecSpec& codec, int head_dim, const void* src_data, const f16_t* src_scales,
                           const f16_t* src_zeros, int from, void* dst_data, f16_t* dst_scales, f16_t* dst_zeros,
                           int to) {
-  const size_t row = ValueRowBytes(codec, head_dim);
-  std::memmove(static_cast<uint8_t*>(dst_data) + row * to, static_cast<const uint8_t*>(src_data) + row * from, row);
+  const size_t unit_bytes = ValueUnitBytes(codec);
+  const uint8_t* src = static_cast<const uint8_t*>(src_data);
+  uint8_t* dst = static_cast<uint8_t*>(dst_data);
+  for (int u = 0; u < head_dim / ValueUnitChannels(codec); ++u)
+    std::memmove(dst + ValueUnitOffset(codec, head_dim, to, u), src + ValueUnitOffset(codec, head_dim, from, u),
+                 unit_bytes);
   if (IsQuantized(codec.format)) {
     const int groups = head_dim / codec.group_size;
     for (int g = 0; g < groups; ++g) {

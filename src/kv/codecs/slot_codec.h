@@ -15,7 +15,7 @@ namespace akv {
 // scale and zero sections (unused for f16/bf16).
 Status EncodeKeySlot(const CodecSpec& codec, int head_dim, const float* key, int slot,
                      void* key_data, f16_t* key_scales, f16_t* key_zeros);
-// Writes value[head_dim] into row `slot`.
+// Writes value[head_dim] into slot `slot` of the tiled value data (its units, see page_layout.h).
 Status EncodeValueSlot(const CodecSpec& codec, int head_dim, const float* value, int slot,
                        void* value_data, f16_t* value_scales, f16_t* value_zeros);
 
