@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cmath>
 #include <fstream>
 
 #include "akv/akv.hpp"
@@ -119,6 +120,56 @@ TEST_F(EngineErrors, SeededSamplingIsReproducible) {
   auto b = (*s2)->Generate("Once upon a time", o);
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_EQ(a->tokens, b->tokens);
+}
+
+}  // namespace
+}  // namespace akv
+
+namespace akv {
+namespace {
+
+// Batched decoding (one matmul over every session's token) gives each session the logits it
+// would get alone.
+TEST(DecodeBatch, MatchesDecodingEachSessionAlone) {
+  if (test::SharedDir().empty()) GTEST_SKIP() << "shared fixtures not found";
+  auto e = Engine::Load({.model_path = test::ModelPath("akv-tiny-llama-25m-f16.gguf"), .n_threads = 2});
+  ASSERT_TRUE(e.ok());
+  const char* prompts[] = {"Once upon a time", "The ship sailed out of the harbour", "Hello"};
+  const char* caches[] = {"full", "akv:balanced", "full"};
+  std::vector<std::unique_ptr<Session>> batch, alone;
+  for (int i = 0; i < 3; ++i) {
+    for (auto* v : {&batch, &alone}) {
+      auto s = (*e)->NewSession({.n_ctx = 128, .cache = caches[i]});
+      ASSERT_TRUE(s.ok());
+      ASSERT_TRUE((*s)->Prefill((*e)->Tokenize(prompts[i])).ok());
+      v->push_back(std::move(*s));
+    }
+  }
+  SamplingParams greedy;
+  greedy.temperature = 0;
+  for (int step = 0; step < 6; ++step) {
+    std::vector<Session*> ptrs;
+    std::vector<int32_t> toks;
+    for (int i = 0; i < 3; ++i) {
+      ptrs.push_back(batch[i].get());
+      toks.push_back(*batch[i]->Sample(greedy));
+      ASSERT_TRUE(alone[i]->Decode(toks.back()).ok());
+    }
+    ASSERT_TRUE((*e)->DecodeBatch(ptrs, toks).ok());
+    for (int i = 0; i < 3; ++i) {
+      auto a = batch[i]->last_logits(), b = alone[i]->last_logits();
+      double err = 0, norm = 0;
+      for (size_t v = 0; v < a.size(); ++v) {
+        err += (a[v] - b[v]) * (a[v] - b[v]);
+        norm += b[v] * b[v];
+      }
+      EXPECT_LT(std::sqrt(err / norm), 1e-3) << "session " << i << " step " << step;
+      EXPECT_EQ(batch[i]->n_past(), alone[i]->n_past());
+    }
+  }
+  std::vector<Session*> dup = {batch[0].get(), batch[0].get()};
+  std::vector<int32_t> two = {1, 2};
+  EXPECT_FALSE((*e)->DecodeBatch(dup, two).ok());
 }
 
 }  // namespace

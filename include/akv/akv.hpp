@@ -22,6 +22,7 @@ class Model;
 class ThreadPool;
 class KvCache;
 class Sampler;
+struct ForwardScratch;
 
 struct EngineOptions {
   std::string model_path;
@@ -117,6 +118,8 @@ class Engine {
   Engine() = default;
   std::unique_ptr<Model> model_;
   std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<ForwardScratch> batch_scratch_;  // DecodeBatch's work buffers
+  std::vector<float> batch_logits_;
   ModelInfo info_;
   std::vector<std::string> load_log_;
 };

@@ -60,9 +60,29 @@ std::string Engine::TokenPiece(int32_t token) const { return model_->tokenizer()
 
 Status Engine::DecodeBatch(std::span<Session* const> sessions, std::span<const int32_t> tokens) {
   if (sessions.size() != tokens.size()) return InvalidArgument("DecodeBatch: one token per session expected");
-  for (size_t i = 0; i < sessions.size(); ++i) {
-    if (sessions[i]->engine_ != this) return InvalidArgument("DecodeBatch: session belongs to another engine");
-    AKV_RETURN_IF_ERROR(sessions[i]->Decode(tokens[i]));
+  const size_t n = sessions.size();
+  if (n == 0) return Status::Ok();
+  std::vector<KvCache*> caches(n);
+  std::vector<int32_t> positions(n);
+  for (size_t i = 0; i < n; ++i) {
+    Session* s = sessions[i];
+    if (s->engine_ != this) return InvalidArgument("DecodeBatch: session belongs to another engine");
+    for (size_t j = 0; j < i; ++j)
+      if (sessions[j] == s) return InvalidArgument("DecodeBatch: a session appears twice");
+    if (s->n_past() + 1 > s->n_ctx_)
+      return OutOfRange("DecodeBatch: session " + std::to_string(i) + " is at its context limit of " + std::to_string(s->n_ctx_));
+    caches[i] = s->cache_.get();
+    positions[i] = static_cast<int32_t>(s->n_past());
+  }
+  const int n_vocab = model_->config().n_vocab;
+  if (!batch_scratch_) batch_scratch_ = std::make_unique<ForwardScratch>();
+  batch_logits_.resize(n * static_cast<size_t>(n_vocab));
+  AKV_RETURN_IF_ERROR(model_->ForwardMulti(tokens.data(), positions.data(), caches.data(), static_cast<int64_t>(n),
+                                           *pool_, *batch_scratch_, batch_logits_.data()));
+  for (size_t i = 0; i < n; ++i) {
+    Session* s = sessions[i];
+    s->logits_.assign(batch_logits_.begin() + i * n_vocab, batch_logits_.begin() + (i + 1) * n_vocab);
+    s->history_.push_back(tokens[i]);
   }
   return Status::Ok();
 }

@@ -56,13 +56,28 @@ Status Model::Forward(const int32_t* tokens, const int32_t* positions, int64_t n
     float* out = nullptr;
     if (logits && all_logits) out = logits + b * config_.n_vocab;
     if (logits && !all_logits && last) out = logits;
-    AKV_RETURN_IF_ERROR(ForwardBatch(tokens + b, positions + b, nb, cache, pool, s, out, all_logits));
+    KvCache* c = &cache;
+    AKV_RETURN_IF_ERROR(ForwardRows(tokens + b, positions + b, nb, &c, /*one_cache=*/true, pool, s, out, all_logits));
   }
   return Status::Ok();
 }
 
-Status Model::ForwardBatch(const int32_t* tokens, const int32_t* positions, int64_t n, KvCache& cache,
-                           ThreadPool& pool, ForwardScratch& s, float* logits, bool all_logits) const {
+Status Model::ForwardMulti(const int32_t* tokens, const int32_t* positions, KvCache* const* caches, int64_t n,
+                           ThreadPool& pool, ForwardScratch& s, float* logits) const {
+  for (int64_t i = 0; i < n; ++i) {
+    if (tokens[i] < 0 || tokens[i] >= config_.n_vocab)
+      return InvalidArgument("token id " + std::to_string(tokens[i]) + " is outside the vocabulary");
+  }
+  for (int64_t b = 0; b < n; b += kMaxBatch) {
+    const int64_t nb = std::min(kMaxBatch, n - b);
+    AKV_RETURN_IF_ERROR(ForwardRows(tokens + b, positions + b, nb, caches + b, /*one_cache=*/false, pool, s,
+                                    logits ? logits + b * config_.n_vocab : nullptr, true));
+  }
+  return Status::Ok();
+}
+
+Status Model::ForwardRows(const int32_t* tokens, const int32_t* positions, int64_t n, KvCache* const* caches,
+                          bool one_cache, ThreadPool& pool, ForwardScratch& s, float* logits, bool all_logits) const {
   const ModelConfig& c = config_;
   const int64_t d = c.n_embd, qd = c.q_dim(), kvd = c.kv_dim(), ff = c.n_ff;
   s.x.resize(n * d);
@@ -102,8 +117,15 @@ Status Model::ForwardBatch(const int32_t* tokens, const int32_t* positions, int6
     }
     s.rope->Apply(s.q.data(), n, c.n_head, c.head_dim);
     s.rope->Apply(s.k.data(), n, c.n_head_kv, c.head_dim);
-    AKV_RETURN_IF_ERROR(cache.Append(l, s.k.data(), s.v.data(), positions, n));
-    AKV_RETURN_IF_ERROR(cache.Attend(l, s.q.data(), positions, n, s.attn.data(), pool));
+    // Attention per run of rows that share a cache (all rows for a single sequence).
+    for (int64_t r0 = 0; r0 < n;) {
+      int64_t r1 = one_cache ? n : r0 + 1;
+      while (!one_cache && r1 < n && caches[r1] == caches[r0]) ++r1;
+      KvCache& cache = *caches[one_cache ? 0 : r0];
+      AKV_RETURN_IF_ERROR(cache.Append(l, &s.k[r0 * kvd], &s.v[r0 * kvd], positions + r0, r1 - r0));
+      AKV_RETURN_IF_ERROR(cache.Attend(l, &s.q[r0 * qd], positions + r0, r1 - r0, &s.attn[r0 * qd], pool));
+      r0 = r1;
+    }
     MatMul(L.wo, s.attn.data(), qd, n, s.h.data(), d, pool);
     for (int64_t t = 0; t < n; ++t) AddInPlace(&s.x[t * d], &s.h[t * d], d);
 
@@ -115,7 +137,8 @@ Status Model::ForwardBatch(const int32_t* tokens, const int32_t* positions, int6
     MatMul(L.w_down, s.gate.data(), ff, n, s.h.data(), d, pool);
     for (int64_t t = 0; t < n; ++t) AddInPlace(&s.x[t * d], &s.h[t * d], d);
   }
-  cache.EndStep();
+  for (int64_t r = 0; r < (one_cache ? 1 : n); ++r)
+    if (r == 0 || caches[r] != caches[r - 1]) caches[r]->EndStep();
 
   if (!logits) return Status::Ok();
   // Output: only the rows asked for go through the (vocabulary-sized) projection.

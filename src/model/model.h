@@ -39,12 +39,21 @@ class Model {
   Status Forward(const int32_t* tokens, const int32_t* positions, int64_t n, KvCache& cache,
                  ThreadPool& pool, ForwardScratch& scratch, float* logits, bool all_logits) const;
 
+  // One decode step for several sequences: token i (at positions[i]) belongs to the sequence
+  // whose cache is caches[i]. The weight matmuls run once over all n rows (weights are read
+  // once per step, not once per sequence); attention runs per sequence on its own cache.
+  // logits: [n, n_vocab].
+  Status ForwardMulti(const int32_t* tokens, const int32_t* positions, KvCache* const* caches, int64_t n,
+                      ThreadPool& pool, ForwardScratch& scratch, float* logits) const;
+
   // Largest number of tokens Forward processes in one pass; longer inputs are split.
   static constexpr int64_t kMaxBatch = 512;
 
  private:
-  Status ForwardBatch(const int32_t* tokens, const int32_t* positions, int64_t n, KvCache& cache,
-                      ThreadPool& pool, ForwardScratch& s, float* logits, bool all_logits) const;
+  // n tokens through the decoder; row t's K/V go to caches[t] (or all to caches[0] when
+  // one_cache), and attention runs per run of consecutive rows sharing a cache.
+  Status ForwardRows(const int32_t* tokens, const int32_t* positions, int64_t n, KvCache* const* caches,
+                     bool one_cache, ThreadPool& pool, ForwardScratch& s, float* logits, bool all_logits) const;
 
   std::unique_ptr<GgufFile> gguf_;
   ModelConfig config_;
