@@ -35,5 +35,6 @@ void RegisterInspect(CLI::App& app);
 void RegisterBench(CLI::App& app);
 void RegisterCacheHelp(CLI::App& app);
 void RegisterServe(CLI::App& app);
+void RegisterEval(CLI::App& app);
 
 }  // namespace akv::cli

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   akv::cli::RegisterBench(app);
   akv::cli::RegisterCacheHelp(app);
   akv::cli::RegisterServe(app);
+  akv::cli::RegisterEval(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
