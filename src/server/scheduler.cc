@@ -95,7 +95,10 @@ void Scheduler::DropQueued() {
     const auto now = Clock::now();
     std::deque<std::shared_ptr<Job>> keep;
     for (auto& job : queue_) {
-      if (job->cancelled) continue;
+      if (job->cancelled) {
+        metrics_->RecordFinished("cancelled");  // the client left while waiting
+        continue;
+      }
       if (draining_) dropped_busy.push_back(std::move(job));
       else if (now >= job->deadline) dropped_timeout.push_back(std::move(job));
       else keep.push_back(std::move(job));
@@ -140,7 +143,10 @@ void Scheduler::Admit() {
         std::lock_guard<std::mutex> lock(mu_);
         --busy_slots_;
       }
-      if (job->cancelled) continue;
+      if (job->cancelled) {
+        metrics_->RecordFinished("cancelled");
+        continue;
+      }
       metrics_->RecordFinished("error");
       GenEvent ev = GenEvent::Of(GenEvent::Kind::kError);
       ev.error = std::move(error);
