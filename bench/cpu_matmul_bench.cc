@@ -96,6 +96,18 @@ void MatMulArgs(benchmark::internal::Benchmark* b) {
 }
 BENCHMARK(BM_MatMul)->Apply(MatMulArgs)->UseRealTime();
 
+// Small batches, where GEMV and packed GEMM cross over (kFloatGemmMinTokens,
+// kQuantGemmMinTokens in src/cpu/matmul.cc).
+void TokenSweepArgs(benchmark::internal::Benchmark* b) {
+  for (int type : {0, 1, 2})
+    for (int64_t rows : {384, 1024})
+      for (int64_t n_tokens : {2, 3, 4, 6, 8, 12, 16, 24, 32, 64})
+        b->Args({type, rows, 384, n_tokens, 1});
+  b->ArgNames({"type", "rows", "cols", "tokens", "threads"});
+  b->Unit(benchmark::kMicrosecond);
+}
+BENCHMARK(BM_MatMul)->Name("BM_TokenSweep")->Apply(TokenSweepArgs)->UseRealTime();
+
 // One forward pass worth of matmuls over distinct weights.
 void BM_Layers(benchmark::State& state) {
   const GgmlType type = kTypes[state.range(0)];

@@ -2,10 +2,12 @@
 # The server load experiment (loopback only), writing bench/results/server_*.json:
 #   1. 32 concurrent streaming clients for $DURATION s (default 60) on `akv serve --parallel 8`:
 #      status codes (5xx must be 0), p50/p99 TTFT and inter-token latency, server RSS when idle
-#      after start, after a short warm-up, and after the run; then SIGTERM must exit 0.
+#      after start, after a 15 s warm-up of the same shape (32 clients: every HTTP thread and
+#      malloc arena in use), and after the run; then SIGTERM must exit 0.
 #   2. Throughput, --parallel 1 vs 8, 8 streaming clients for $TPUT_DURATION s (default 30).
 #   3. Sessions of 4096 tokens that fit in 1 GiB of KV memory, f16 vs AKV presets.
 # Usage: bash bench/server_load.sh [BUILD_DIR]   (BUILD_DIR has akv and bench/server_*_bench)
+#        PARTS="1 3" bash bench/server_load.sh ...  runs only those parts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${1:-build}
@@ -16,6 +18,8 @@ TPUT_DURATION=${TPUT_DURATION:-30}
 PORT=${PORT:-18480}
 THREADS=${THREADS:-2}
 OUT=bench/results
+PARTS=${PARTS:-1 2 3}
+want() { [[ " $PARTS " == *" $1 "* ]]; }
 mkdir -p "$OUT"
 SPID=""
 
@@ -29,43 +33,49 @@ start_server() {
   echo "server did not come up" >&2
   exit 1
 }
+# Sets EXIT_CODE (not in a subshell: only this shell can wait for its child).
 stop_server() {
   kill -TERM "$SPID"
-  local rc=0
-  wait "$SPID" || rc=$?
-  echo "$rc"
+  EXIT_CODE=0
+  wait "$SPID" || EXIT_CODE=$?
 }
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$SPID/status"; }
 load() { "$B/bench/server_load_bench" --port "$PORT" --prompts "$TEXT" "$@"; }
 
 : >"$OUT/server_serve.log"
+if want 1; then
 echo "== 1. 32 streaming clients, ${DURATION} s, --parallel 8"
 start_server --parallel 8 --queue 64
 rss_idle=$(rss_kib)
-load --clients 8 --duration 5 --max-tokens 64 --label warmup >/dev/null
+load --clients 32 --duration 15 --max-tokens 64 --label warmup >/dev/null
 rss_warm=$(rss_kib)
 load --clients 32 --duration "$DURATION" --max-tokens 64 --label "32 clients, parallel 8" --json "$OUT/server_load_32.json" \
   || echo "load run reported errors (see the JSON)"
 sleep 1
 rss_after=$(rss_kib)
 curl -s "http://127.0.0.1:$PORT/metrics" >"$OUT/server_metrics_after_load.txt"
-exit_code=$(stop_server)
+stop_server
 cat >"$OUT/server_rss.json" <<JSON
 {"rss_kib_idle_after_start": $rss_idle, "rss_kib_after_warmup": $rss_warm, "rss_kib_after_run": $rss_after,
- "growth_kib_warmup_to_after": $((rss_after - rss_warm)), "sigterm_exit_code": $exit_code}
+ "growth_kib_warmup_to_after": $((rss_after - rss_warm)), "sigterm_exit_code": $EXIT_CODE}
 JSON
 cat "$OUT/server_rss.json"
+fi
 
+if want 2; then
 echo "== 2. throughput, --parallel 1 vs 8 (8 streaming clients, ${TPUT_DURATION} s each)"
 for np in 1 8; do
   start_server --parallel "$np" --queue 64
   load --clients 8 --duration 3 --max-tokens 64 --label warmup >/dev/null
   load --clients 8 --duration "$TPUT_DURATION" --max-tokens 64 --label "8 clients, parallel $np" \
     --json "$OUT/server_tput_parallel$np.json" >/dev/null || true
-  stop_server >/dev/null
+  stop_server
   echo "parallel $np: $(grep -E '"tokens_per_s"' "$OUT/server_tput_parallel$np.json")"
 done
+fi
 
+if want 3; then
 echo "== 3. 4096-token sessions in a 1 GiB KV budget"
 "$B/bench/server_capacity_bench" -m "$M" -t "$THREADS" --tokens 4096 --decode 64 --budget-mib 1024 \
   --caches "${CACHES:-full,akv:quality,akv:balanced,akv:aggressive}" --text "$TEXT" --json "$OUT/server_capacity.json"
+fi

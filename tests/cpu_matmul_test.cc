@@ -134,11 +134,13 @@ TEST(CpuMatMul, ActivationQuantizationIsBitExact) {
   // Token 1: d = 1 exactly (amax 127), with ties at .5 that roundf sends away from zero.
   for (int64_t i = 0; i < cols; ++i) x[cols + i] = float(i % 64) * 0.5f - 15.5f;
   for (int64_t b = 0; b < cols / 32; ++b) x[cols + b * 32] = 127.0f;
+  // Token 3: values spread over many magnitudes.
+  for (int64_t i = 0; i < cols; ++i) x[3 * cols + i] = std::ldexp(x[3 * cols + i], int(i % 40) - 20);
   // Token 2: one all-zero block.
   for (int64_t i = 0; i < 32; ++i) x[2 * cols + 64 + i] = 0.0f;
   for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0}) {
     cpu_internal::QuantizedActivations xq;
-    xq.Prepare(n_tokens, cols, type);
+    xq.Prepare(n_tokens, cols, type, /*pairs=*/true);
     cpu_internal::QuantizeActivations(x.data(), cols, 0, n_tokens, &xq);
     std::vector<BlockQ8_0> ref(static_cast<size_t>(cols / 32));
     for (int64_t t = 0; t < n_tokens; ++t) {
@@ -161,6 +163,40 @@ TEST(CpuMatMul, Supports) {
     EXPECT_TRUE(MatMulSupports(t)) << TypeName(t);
   for (GgmlType t : {GgmlType::Q4_1, GgmlType::Q4_K, GgmlType::Q6_K})
     EXPECT_FALSE(MatMulSupports(t)) << TypeName(t);
+}
+
+}  // namespace
+}  // namespace akv
+
+namespace akv {
+namespace {
+
+// Many random rows (including ties after scaling) through the vectorised quantizer.
+TEST(CpuMatMul, ActivationQuantizationManyRows) {
+  const int64_t cols = 32 * 7, n_tokens = 300;
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(cols * n_tokens));
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    const float scale = std::ldexp(1.0f, int(t % 30) - 15);
+    for (int64_t i = 0; i < cols; ++i) {
+      float v = u(rng) * scale;
+      if (t % 3 == 0) v = std::round(v * 254.0f / scale) / 2.0f;  // many exact .5 ties
+      x[size_t(t * cols + i)] = v;
+    }
+  }
+  cpu_internal::QuantizedActivations xq;
+  xq.Prepare(n_tokens, cols, GgmlType::Q8_0, /*pairs=*/false);
+  cpu_internal::QuantizeActivations(x.data(), cols, 0, n_tokens, &xq);
+  std::vector<BlockQ8_0> ref(static_cast<size_t>(cols / 32));
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    QuantizeRowQ8_0(x.data() + t * cols, ref.data(), cols);
+    for (int64_t b = 0; b < cols / 32; ++b) {
+      ASSERT_EQ(xq.d(t)[b], F16ToF32(ref[size_t(b)].d)) << "token " << t << " block " << b;
+      for (int j = 0; j < 32; ++j)
+        ASSERT_EQ(xq.qs(t)[b * 32 + j], ref[size_t(b)].qs[j]) << "token " << t << " block " << b;
+    }
+  }
 }
 
 }  // namespace

@@ -18,7 +18,7 @@ constexpr int64_t kPanelRows = 32;  // GEMM panel height; row tasks are multiple
 // Below this many tokens the GEMV kernels (weights streamed once per 4 tokens, no packing)
 // beat packing a panel; measured with bench/cpu_matmul_bench.
 constexpr int64_t kFloatGemmMinTokens = 8;
-constexpr int64_t kQuantGemmMinTokens = 8;
+constexpr int64_t kQuantGemmMinTokens = 4;
 // A task should be worth a few microseconds so the pool's dispatch (~1 us) is amortised.
 constexpr int64_t kMinTaskMacs = 96 * 1024;
 constexpr int64_t kTasksPerThread = 4;  // dynamic claiming evens out uneven tasks
@@ -78,7 +78,8 @@ void MatMul(const WeightMatrix& w, const float* x, int64_t ldx, int64_t n_tokens
   if (w.type == GgmlType::Q8_0 || w.type == GgmlType::Q4_0) {
     assert(w.cols % kQK == 0);
     QuantizedActivations& xq = tls_xq;
-    xq.Prepare(n_tokens, w.cols, w.type);
+    const bool gemm = n_tokens >= kQuantGemmMinTokens;
+    xq.Prepare(n_tokens, w.cols, w.type, /*pairs=*/!gemm && n_tokens > 1);
     if (n_tokens >= 16 && pool.size() > 1) {
       const int64_t chunk = 8;
       pool.ParallelFor((n_tokens + chunk - 1) / chunk, [&](int64_t task, int) {
@@ -88,7 +89,6 @@ void MatMul(const WeightMatrix& w, const float* x, int64_t ldx, int64_t n_tokens
     } else {
       cpu_internal::QuantizeActivations(x, ldx, 0, n_tokens, &xq);
     }
-    const bool gemm = n_tokens >= kQuantGemmMinTokens;
     RunSplit(split, w.rows, n_tokens, pool, [&](int64_t r0, int64_t r1, int64_t t0, int64_t t1) {
       if (gemm) {
         cpu_internal::QuantGemmRows(w, xq, t0, t1, y, ldy, r0, r1);

@@ -157,6 +157,35 @@ constexpr int kTokTile = 6;
 #endif
 
 // packed[k * P + j] = W[r0 + j][k] as f32, P = 2 vectors; rows j >= nr are zero.
+#if HWY_TARGET <= HWY_AVX3
+// AVX-512: 16 x 16 tiles are widened to f32 and transposed in registers (64 shuffles per tile).
+// Strided scalar stores (one cache line per element) made packing cost more than the whole
+// GEMM below ~64 tokens.
+#include "cpu/transpose16-inl.h"
+
+template <typename WT>
+void PackPanel(const WeightMatrix& w, int64_t r0, int64_t nr, float* HWY_RESTRICT packed) {
+  const DF df;
+  constexpr int64_t kP = 32;
+  const int64_t k_total = w.cols;
+  const int64_t k16 = k_total - k_total % 16;
+  for (int64_t h = 0; h < 2; ++h) {
+    const int64_t valid = std::clamp<int64_t>(nr - 16 * h, 0, 16);
+    const WT* rows[16];
+    for (int64_t i = 0; i < valid; ++i) rows[i] = Row<WT>(w, r0 + 16 * h + i);
+    for (int64_t k = 0; k < k16; k += 16) {
+      __m512 r[16];
+      for (int64_t i = 0; i < 16; ++i)
+        r[i] = i < valid ? LoadF32(df, rows[i] + k).raw : _mm512_setzero_ps();
+      Transpose16x16(r);
+      for (int c = 0; c < 16; ++c) _mm512_store_ps(packed + (k + c) * kP + 16 * h, r[c]);
+    }
+    for (int64_t k = k16; k < k_total; ++k)
+      for (int64_t i = 0; i < 16; ++i)
+        packed[k * kP + 16 * h + i] = i < valid ? ScalarF32(rows[i] + k) : 0.0f;
+  }
+}
+#else
 template <typename WT>
 void PackPanel(const WeightMatrix& w, int64_t r0, int64_t nr, float* HWY_RESTRICT packed) {
   const DF df;
@@ -180,6 +209,7 @@ void PackPanel(const WeightMatrix& w, int64_t r0, int64_t nr, float* HWY_RESTRIC
     for (; k < k_total; ++k) dst[k * p] = ScalarF32(src + k);
   }
 }
+#endif
 
 // y[t + j][0 .. nr) for j < T, from the packed panel; x rows are token-major.
 template <int T>

@@ -49,6 +49,7 @@ struct QuantizedActivations {
   int64_t n_blocks = 0;  // real 32-element blocks per token
   int64_t n_pairs = 0;   // ceil(n_blocks / 2)
   int32_t bias = 0;      // 128 for Q8_0 weights, 8 for Q4_0
+  bool with_pairs = false;  // dpair / cpair filled (the multi-token GEMV uses them)
   GrowBuffer<int8_t> qs_buf;       // [n_tokens][2 * n_pairs * 32]
   GrowBuffer<float> d_buf;         // [n_tokens][2 * n_pairs]: the f16-rounded block scale
   GrowBuffer<int32_t> corr_buf;    // [n_tokens][2 * n_pairs]: -bias * sum(qs of the block)
@@ -59,7 +60,7 @@ struct QuantizedActivations {
   GrowBuffer<int32_t> cpair_buf;   // [n_tokens][n_pairs][16]
 
   int64_t padded_blocks() const { return 2 * n_pairs; }
-  void Prepare(int64_t tokens, int64_t cols, GgmlType weight_type);
+  void Prepare(int64_t tokens, int64_t cols, GgmlType weight_type, bool pairs);
   const int8_t* qs(int64_t t) const { return qs_buf.data() + t * padded_blocks() * 32; }
   const float* d(int64_t t) const { return d_buf.data() + t * padded_blocks(); }
   const int32_t* corr(int64_t t) const { return corr_buf.data() + t * padded_blocks(); }

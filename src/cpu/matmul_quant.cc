@@ -202,7 +202,7 @@ AKV_VNNI void GemvOneTokenVnni(const WeightMatrix& w, const QuantizedActivations
   constexpr int kBlockBytes = kQ4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
   const int64_t nb = xq.n_blocks;
   const int8_t* xs = xq.qs(t);
-  const int32_t* xc = xq.cpair(t);
+  const int32_t* xc = xq.corr(t);
   const float* xd = xq.d(t);
   const __m512i pair_lanes = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
   // Dot product of row r with x, as a vector to be summed.
@@ -214,13 +214,15 @@ AKV_VNNI void GemvOneTokenVnni(const WeightMatrix& w, const QuantizedActivations
       const __mmask16 m = static_cast<__mmask16>((1u << n_in_group) - 1);
       const __m512 dwx = _mm512_mul_ps(GatherScales(row + g * kBlockBytes, kBlockBytes, m),
                                        _mm512_maskz_loadu_ps(m, xd + g));
+      // Each block's correction spread over its 8 lanes (exact: corr is a multiple of 8).
+      const __m512i corr8 = _mm512_srai_epi32(_mm512_maskz_loadu_epi32(m, xc + g), 3);
       auto pair = [&](int p) HWY_ATTR {
         const int64_t b = g + 2 * p;
+        const __m512i sel = _mm512_add_epi32(pair_lanes, _mm512_set1_epi32(2 * p));
         const __m512i wv = LoadPair<kQ4>(row + b * kBlockBytes, b + 1 < nb);
-        const __m512i sum = _mm512_dpbusd_epi32(_mm512_loadu_si512(xc + b * 8), wv,
+        const __m512i sum = _mm512_dpbusd_epi32(_mm512_permutexvar_epi32(sel, corr8), wv,
                                                 _mm512_loadu_si512(xs + b * kQK));
-        const __m512 scale =
-            _mm512_permutexvar_ps(_mm512_add_epi32(pair_lanes, _mm512_set1_epi32(2 * p)), dwx);
+        const __m512 scale = _mm512_permutexvar_ps(sel, dwx);
         return std::pair<__m512, __m512>(_mm512_cvtepi32_ps(sum), scale);
       };
       // Two named accumulators: indexing an array by (p & 1) made GCC keep it on the stack,
@@ -266,7 +268,7 @@ AKV_VNNI void GemvVnni(const WeightMatrix& w, const QuantizedActivations& xq, in
                        int64_t t1, float* y, int64_t ldy, int64_t r0, int64_t r1) {
   if (t1 - t0 == 1) return GemvOneTokenVnni<kQ4>(w, xq, t0, y + t0 * ldy, r0, r1);
   int64_t r = r0;
-  for (; r + 4 <= r1; r += 4) GemvRowsVnni<4, kQ4>(w, r, xq, t0, t1, y, ldy);
+  for (; r + 2 <= r1; r += 2) GemvRowsVnni<2, kQ4>(w, r, xq, t0, t1, y, ldy);
   for (; r < r1; ++r) GemvRowsVnni<1, kQ4>(w, r, xq, t0, t1, y, ldy);
 }
 
@@ -275,38 +277,74 @@ AKV_VNNI void GemvVnni(const WeightMatrix& w, const QuantizedActivations& xq, in
 constexpr int kPanelRows = 32;  // 2 x 16 int32 lanes
 constexpr int kTokTile = 6;     // 2 x 6 int32 + 2 x 6 f32 accumulators = 24 zmm
 
+#include "cpu/transpose16-inl.h"
+
 // Repacks rows [r, r + nr) (nr <= 32) into pw[(b * 8 + j) * 2 + half] (see the file comment)
-// and their scales into dw[b * 2 + half]; rows beyond nr read as zero.
+// and their scales into dw[b * 2 + half]; rows beyond nr read as zero. The 4-byte groups are
+// transposed in registers: 16 rows x (2 Q8_0 blocks or 4 Q4_0 blocks) of 16 dwords at a time.
+// (Gathering each output vector instead cost as much as the GEMM itself below ~16 tokens.)
 template <bool kQ4>
 AKV_VNNI void PackPanelVnni(const WeightMatrix& w, int64_t r, int nr, __m512i* pw, __m512* dw) {
   constexpr int kBlockBytes = kQ4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
   const int64_t nb = w.cols / kQK;
+  const int64_t row_bytes = static_cast<int64_t>(w.row_bytes);
   const __m512i idx = _mm512_mullo_epi32(
       _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-      _mm512_set1_epi32(static_cast<int>(w.row_bytes)));
+      _mm512_set1_epi32(static_cast<int>(row_bytes)));
   const __m512i zero = _mm512_setzero_si512();
   for (int h = 0; h < 2; ++h) {
     const int valid = std::clamp(nr - 16 * h, 0, 16);
     const __mmask16 m = static_cast<__mmask16>((1u << valid) - 1);
-    const uint8_t* base = w.data + (r + 16 * h) * static_cast<int64_t>(w.row_bytes);
+    const uint8_t* base = w.data + (r + 16 * h) * row_bytes;
     if (valid == 0) base = w.data;  // never dereferenced (mask is empty)
     for (int64_t b = 0; b < nb; ++b) {
-      const uint8_t* blk = base + b * kBlockBytes;
-      const __m512i d = _mm512_mask_i32gather_epi32(zero, m, idx, blk, 1);
+      const __m512i d = _mm512_mask_i32gather_epi32(zero, m, idx, base + b * kBlockBytes, 1);
       dw[b * 2 + h] = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d));
-      __m512i* dst = pw + b * 16 + h;
-      if constexpr (kQ4) {
-        const __m512i low4 = _mm512_set1_epi8(0x0F);
-        for (int j = 0; j < 4; ++j) {
-          const __m512i v = _mm512_mask_i32gather_epi32(zero, m, idx, blk + 2 + 4 * j, 1);
-          dst[j * 2] = _mm512_and_si512(v, low4);
-          dst[(j + 4) * 2] = _mm512_and_si512(_mm512_srli_epi32(v, 4), low4);
+    }
+    constexpr int kBlocksPerTile = kQ4 ? 4 : 2;  // 64 bytes of quants per row
+    for (int64_t b = 0; b < nb; b += kBlocksPerTile) {
+      const int n_blk = static_cast<int>(std::min<int64_t>(kBlocksPerTile, nb - b));
+      __m512 t[16];
+      for (int i = 0; i < 16; ++i) {
+        __m512i v = zero;
+        if (i < valid) {
+          const uint8_t* q = base + i * row_bytes + b * kBlockBytes + 2;  // qs of block b
+          if constexpr (kQ4) {
+            auto part = [&](int k) HWY_ATTR {
+              return k < n_blk ? _mm_loadu_si128(
+                                     reinterpret_cast<const __m128i*>(q + k * kBlockBytes))
+                               : _mm_setzero_si128();
+            };
+            v = _mm512_castsi128_si512(part(0));
+            v = _mm512_inserti32x4(v, part(1), 1);
+            v = _mm512_inserti32x4(v, part(2), 2);
+            v = _mm512_inserti32x4(v, part(3), 3);
+          } else {
+            const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
+            const __m256i hi =
+                n_blk > 1
+                    ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + kBlockBytes))
+                    : _mm256_setzero_si256();
+            v = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+          }
         }
-      } else {
-        const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
-        for (int j = 0; j < 8; ++j) {
-          const __m512i v = _mm512_mask_i32gather_epi32(zero, m, idx, blk + 2 + 4 * j, 1);
-          dst[j * 2] = _mm512_xor_si512(v, flip);
+        t[i] = _mm512_castsi512_ps(v);
+      }
+      Transpose16x16(t);
+      // t[c]: dword c of the 64 loaded bytes, for the 16 rows.
+      for (int k = 0; k < n_blk; ++k) {
+        __m512i* dst = pw + (b + k) * 16 + h;
+        if constexpr (kQ4) {
+          const __m512i low4 = _mm512_set1_epi8(0x0F);
+          for (int j = 0; j < 4; ++j) {
+            const __m512i v = _mm512_castps_si512(t[4 * k + j]);
+            dst[j * 2] = _mm512_and_si512(v, low4);
+            dst[(j + 4) * 2] = _mm512_and_si512(_mm512_srli_epi32(v, 4), low4);
+          }
+        } else {
+          const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+          for (int j = 0; j < 8; ++j)
+            dst[j * 2] = _mm512_xor_si512(_mm512_castps_si512(t[8 * k + j]), flip);
         }
       }
     }
