@@ -22,6 +22,8 @@
 #include "kv/codecs/simd_codes-inl.h"
 
 #include <algorithm>
+#include <array>
+#include <utility>
 #include <climits>
 #include <cmath>
 #include <cstring>
@@ -33,8 +35,8 @@
 #ifndef AKV_ATTN_KERNEL_CONSTANTS_
 #define AKV_ATTN_KERNEL_CONSTANTS_
 namespace akv {
-// Rows per register block and the largest head_dim the kernel's stack buffers hold.
-constexpr int kBlockRows = 4;
+// Rows (query heads x queries) per register block, and the largest head_dim of the stack buffers.
+constexpr int kBlockRows = 8;
 constexpr int kKernelMaxHeadDim = 512;
 enum class KeyKind { kF16, kBF16, kToken8, kToken4, kToken2, kChannel8, kChannel4, kChannel2 };
 enum class ValueKind { kF16, kBF16, kInt8, kInt4, kInt2 };
@@ -75,7 +77,7 @@ struct TileView {
   const uint8_t* key_tile = nullptr;
   const f16_t* key_scales = nullptr;  // per-token: this tile's [D/G][32]; per-channel: the block's [D]
   const f16_t* key_zeros = nullptr;
-  const uint8_t* value_rows = nullptr;  // row of the tile's first slot
+  const uint8_t* value_tile = nullptr;  // [D / U units][32 slots][unit bytes]
   const f16_t* value_scales = nullptr;  // [32][D/G] from the tile's first slot
   const f16_t* value_zeros = nullptr;
   int n_valid = 0;
@@ -135,8 +137,10 @@ void ScoreHalfTile(const TileView& t, const RowBlock& rb, float* HWY_RESTRICT sc
   StoreScores<kRows>(s, scores);
 }
 
+// At most 4 rows: each row needs a group accumulator and a score per vector of slots.
 template <int kRows, int kBits>
-void ScoreTokenGroupTile(const TileView& t, const RowBlock& rb, float* HWY_RESTRICT scores) {
+HWY_INLINE void ScoreTokenGroupRows(const TileView& t, const RowBlock& rb, float* HWY_RESTRICT scores) {
+  static_assert(kRows <= 4, "registers: 2 x rows x vectors accumulators");
   const DF df;
   constexpr int kUnitBytes = kUnitValues * kBits / 8;
   const uint8_t* tile = t.key_tile;
@@ -163,6 +167,22 @@ void ScoreTokenGroupTile(const TileView& t, const RowBlock& rb, float* HWY_RESTR
     }
   }
   StoreScores<kRows>(s, scores);
+}
+
+template <int kRows, int kBits>
+void ScoreTokenGroupTile(const TileView& t, const RowBlock& rb, float* HWY_RESTRICT scores) {
+  if constexpr (kRows <= 4) {
+    ScoreTokenGroupRows<kRows, kBits>(t, rb, scores);
+  } else {
+    // Two passes over the tile (the second from L1): rows [0, 4) and [4, kRows).
+    ScoreTokenGroupRows<4, kBits>(t, rb, scores);
+    RowBlock rest;
+    for (int r = 0; r + 4 < kBlockRows; ++r) {
+      rest.q[r] = rb.q[r + 4];
+      rest.qsum[r] = rb.qsum[r + 4];
+    }
+    ScoreTokenGroupRows<kRows - 4, kBits>(t, rest, scores + 4 * kTileSlots);
+  }
 }
 
 template <int kRows, int kBits>
@@ -224,8 +244,9 @@ HWY_INLINE void AccumulateChunks(int c0, int n_valid, const float* HWY_RESTRICT 
 template <int kRows, class LoadValue>
 HWY_INLINE void AccumulateRow(const TileView& t, const float* HWY_RESTRICT p,
                               const float* HWY_RESTRICT alpha, float* const* o, const LoadValue& load) {
-  // Enough independent accumulators (rows x chunks) to hide the FMA latency.
-  constexpr int kChunks = kRows >= 4 ? 2 : 4;
+  // Enough independent accumulators (rows x chunks) to hide the FMA latency, few enough to stay
+  // in registers, and as many chunks per broadcast weight as that allows.
+  constexpr int kChunks = kRows >= 5 ? 2 : 4;
   int c = 0;
   for (; c + kChunks * kLanes <= t.head_dim; c += kChunks * kLanes)
     AccumulateChunks<kRows, kChunks>(c, t.n_valid, p, alpha, o, load);
@@ -235,24 +256,52 @@ HWY_INLINE void AccumulateRow(const TileView& t, const float* HWY_RESTRICT p,
 template <int kRows, bool kBF16>
 void AccumulateHalfValues(const TileView& t, const float* HWY_RESTRICT p, const float* HWY_RESTRICT alpha,
                           float* const* o) {
-  const uint16_t* rows = reinterpret_cast<const uint16_t*>(t.value_rows);
-  const int dim = t.head_dim;
-  auto load = [rows, dim](int slot, int c) {
-    const uint16_t* at = rows + size_t(slot) * dim + c;
+  // Units of 16 channels: channels [c, c + N) of slot s at unit c / 16, lane c % 16.
+  const uint16_t* tile = reinterpret_cast<const uint16_t*>(t.value_tile);
+  auto load = [tile](int slot, int c) {
+    const uint16_t* at = tile + ((c >> 4) * kTileSlots + slot) * 16 + (c & 15);
     if constexpr (kBF16) return LoadBF16AsF32(at);
     else return LoadF16AsF32(at);
   };
   AccumulateRow<kRows>(t, p, alpha, o, load);
 }
 
+// o_r[c0, c0 + 32) for one packed unit u = c0 / 32 of every slot: the slot's (scale, zero)
+// is shared by the unit's 32 channels (G >= 32), so it is applied once per slot and unit.
+template <int kRows, int kBits>
+HWY_INLINE void AccumulateQuantUnit(const TileView& t, int c0, const float* HWY_RESTRICT scales,
+                                    const float* HWY_RESTRICT zeros, int groups, const float* HWY_RESTRICT p,
+                                    const float* HWY_RESTRICT alpha, float* const* o) {
+  const DF df;
+  constexpr int kUnitBytes = kUnitValues * kBits / 8;
+  constexpr int kChunks = kUnitValues / kLanes;
+  VF acc[kRows][kChunks];
+  for (int r = 0; r < kRows; ++r) {
+    const VF a = hn::Set(df, alpha[r]);
+    for (int k = 0; k < kChunks; ++k) acc[r][k] = hn::Mul(hn::LoadU(df, o[r] + c0 + k * kLanes), a);
+  }
+  const uint8_t* units = t.value_tile + size_t(c0 / kUnitValues) * kTileSlots * kUnitBytes;
+  const int g = c0 / t.value_group;
+  for (int slot = 0; slot < t.n_valid; ++slot) {
+    const VF scale = hn::Set(df, scales[slot * groups + g]), zero = hn::Set(df, zeros[slot * groups + g]);
+    VF v[kChunks];
+    for (int k = 0; k < kChunks; ++k)
+      v[k] = LoadUnitDequantized<kBits>(units + slot * kUnitBytes, k * kLanes, scale, zero);
+    for (int r = 0; r < kRows; ++r) {
+      const VF w = hn::Set(df, p[r * kTileSlots + slot]);
+      for (int k = 0; k < kChunks; ++k) acc[r][k] = hn::MulAdd(w, v[k], acc[r][k]);
+    }
+  }
+  for (int r = 0; r < kRows; ++r)
+    for (int k = 0; k < kChunks; ++k) hn::StoreU(acc[r][k], df, o[r] + c0 + k * kLanes);
+}
+
 template <int kRows, int kBits>
 void AccumulateQuantValues(const TileView& t, const float* HWY_RESTRICT p, const float* HWY_RESTRICT alpha,
                            float* const* o) {
   const DF df;
-  constexpr int kUnitBytes = kUnitValues * kBits / 8;
-  const int dim = t.head_dim, group = t.value_group;
-  const int groups = dim / group;
-  const size_t row_bytes = size_t(dim) * kBits / 8;
+  const int dim = t.head_dim;
+  const int groups = dim / t.value_group;
   // The tile's scales and zeros as f32: [slot][group].
   HWY_ALIGN float scales[kTileSlots * kKernelMaxHeadDim / 32];
   HWY_ALIGN float zeros[kTileSlots * kKernelMaxHeadDim / 32];
@@ -266,14 +315,8 @@ void AccumulateQuantValues(const TileView& t, const float* HWY_RESTRICT p, const
     scales[i] = F16ToF32(t.value_scales[i]);
     zeros[i] = F16ToF32(t.value_zeros[i]);
   }
-  const uint8_t* rows = t.value_rows;
-  auto load = [&](int slot, int c) {
-    const uint8_t* row = rows + row_bytes * slot;
-    const int g = slot * groups + c / group;
-    const VF codes = LoadUnitCodesF32<kBits>(row + (c / kUnitValues) * kUnitBytes, c % kUnitValues);
-    return hn::MulAdd(codes, hn::Set(df, scales[g]), hn::Set(df, zeros[g]));
-  };
-  AccumulateRow<kRows>(t, p, alpha, o, load);
+  for (int c0 = 0; c0 < dim; c0 += kUnitValues)
+    AccumulateQuantUnit<kRows, kBits>(t, c0, scales, zeros, groups, p, alpha, o);
 }
 
 // ---------------------------------------------------------------------------------- softmax
@@ -300,12 +343,13 @@ HWY_INLINE bool SoftmaxUpdate(const float* HWY_RESTRICT scores, int n_valid, con
   const DF df;
   const VF neg_inf = hn::Set(df, -std::numeric_limits<float>::infinity());
   bool any = false;
+  const bool masked = slot_pos != nullptr || n_valid < kTileSlots;
   for (int r = 0; r < kRows; ++r) {
     VF s[kVecs];
     VF mx = neg_inf;
     for (int v = 0; v < kVecs; ++v) {
-      const auto visible = VisibleLanes(v, n_valid, slot_pos, slot_pos ? row_pos[r] : 0);
-      s[v] = hn::IfThenElse(visible, hn::Load(df, scores + r * kTileSlots + v * kLanes), neg_inf);
+      s[v] = hn::Load(df, scores + r * kTileSlots + v * kLanes);
+      if (masked) s[v] = hn::IfThenElse(VisibleLanes(v, n_valid, slot_pos, slot_pos ? row_pos[r] : 0), s[v], neg_inf);
       mx = hn::Max(mx, s[v]);
     }
     const float m_new = std::max(m[r], hn::GetLane(hn::MaxOfLanes(df, mx)));
@@ -315,7 +359,8 @@ HWY_INLINE bool SoftmaxUpdate(const float* HWY_RESTRICT scores, int n_valid, con
       continue;
     }
     any = true;
-    alpha[r] = std::exp(m[r] - m_new);  // 0 for the first visible tile (m = -inf)
+    // 0 for the first visible tile (m = -inf); 1 without a call once the maximum has settled.
+    alpha[r] = m_new == m[r] ? 1.0f : std::exp(m[r] - m_new);
     const VF mv = hn::Set(df, m_new);
     VF sum = hn::Zero(df);
     for (int v = 0; v < kVecs; ++v) {
@@ -365,15 +410,20 @@ struct SegmentFns {
   ValueFn value[kBlockRows];
 };
 
-SegmentFns FnsFor(const KvSegment& seg) {
-  const KeyKind k = KeyKindOf(seg.key_codec);
-  const ValueKind v = ValueKindOf(seg.value_codec);
-  return {{ScoreFnFor<1>(k), ScoreFnFor<2>(k), ScoreFnFor<3>(k), ScoreFnFor<4>(k)},
-          {ValueFnFor<1>(v), ValueFnFor<2>(v), ValueFnFor<3>(v), ValueFnFor<4>(v)}};
+template <size_t... kIndex>
+SegmentFns MakeFns(KeyKind k, ValueKind v, std::index_sequence<kIndex...>) {
+  return {{ScoreFnFor<int(kIndex) + 1>(k)...}, {ValueFnFor<int(kIndex) + 1>(v)...}};
 }
 
-constexpr SoftmaxFn kSoftmaxFns[kBlockRows] = {&SoftmaxUpdate<1>, &SoftmaxUpdate<2>, &SoftmaxUpdate<3>,
-                                               &SoftmaxUpdate<4>};
+SegmentFns FnsFor(const KvSegment& seg) {
+  return MakeFns(KeyKindOf(seg.key_codec), ValueKindOf(seg.value_codec), std::make_index_sequence<kBlockRows>());
+}
+
+template <size_t... kIndex>
+constexpr std::array<SoftmaxFn, kBlockRows> MakeSoftmaxFns(std::index_sequence<kIndex...>) {
+  return {&SoftmaxUpdate<int(kIndex) + 1>...};
+}
+constexpr std::array<SoftmaxFn, kBlockRows> kSoftmaxFns = MakeSoftmaxFns(std::make_index_sequence<kBlockRows>());
 
 // ---------------------------------------------------------------------------------- tiles
 
@@ -401,7 +451,7 @@ TileView MakeTileView(const KvSegment& seg, int head_dim, int tile, TilePosition
     t.key_scales = seg.key_scales + at;
     t.key_zeros = seg.key_zeros + at;
   }
-  t.value_rows = static_cast<const uint8_t*>(seg.value_data) + ValueRowBytes(seg.value_codec, head_dim) * first;
+  t.value_tile = static_cast<const uint8_t*>(seg.value_data) + ValueTileBytes(seg.value_codec, head_dim) * tile;
   if (IsQuantized(seg.value_codec.format)) {
     const size_t at = size_t(first) * (head_dim / seg.value_codec.group_size);
     t.value_scales = seg.value_scales + at;
@@ -461,7 +511,8 @@ void RunAttentionTaskSimd(const AttentionTask& task) {
     const bool rotated = seg.key_codec.hadamard;
     for (int tile = span.tile_begin; tile < span.tile_end; ++tile) {
       TilePositions tp;
-      const TileView t = MakeTileView(seg, dim, tile, &tp);
+      // Positions are read only under a causal mask.
+      const TileView t = MakeTileView(seg, dim, tile, rows.positions ? &tp : nullptr);
       for (int row0 = 0; row0 < rows.n_rows; row0 += kBlockRows) {
         const int n = std::min(kBlockRows, rows.n_rows - row0);
         const int visibility = TileVisibility(rows, row0, n, tp);
@@ -493,7 +544,7 @@ void RunMassTaskSimd(const MassTask& task) {
     const bool rotated = seg.key_codec.hadamard;
     for (int tile = span.tile_begin; tile < span.tile_end; ++tile) {
       TilePositions tp;
-      const TileView t = MakeTileView(seg, dim, tile, &tp);
+      const TileView t = MakeTileView(seg, dim, tile, rows.positions ? &tp : nullptr);
       VF mass[kVecs];
       for (int v = 0; v < kVecs; ++v) mass[v] = hn::Zero(df);
       for (int row0 = 0; row0 < rows.n_rows; row0 += kBlockRows) {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kv/codecs/hadamard.h"
+#include "kv/codecs/half_rows.h"
 
 namespace akv {
 
@@ -37,6 +38,10 @@ void ResetKeySummary(int head_dim, f16_t* key_min, f16_t* key_max) {
 }
 
 void ExtendKeySummary(const float* key, int head_dim, f16_t* key_min, f16_t* key_max) {
+  ExtendF16Bounds(key, head_dim, key_min, key_max);
+}
+
+void ExtendKeySummaryReference(const float* key, int head_dim, f16_t* key_min, f16_t* key_max) {
   for (int c = 0; c < head_dim; ++c) {
     if (key[c] < F16ToF32(key_min[c])) key_min[c] = F16RoundDown(key[c]);
     if (key[c] > F16ToF32(key_max[c])) key_max[c] = F16RoundUp(key[c]);

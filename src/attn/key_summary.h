@@ -15,8 +15,10 @@ namespace akv {
 
 // An empty summary (min = +inf, max = -inf): the bound of an empty page is -inf.
 void ResetKeySummary(int head_dim, f16_t* key_min, f16_t* key_max);
-// Widens [key_min, key_max] to cover `key` (stored domain).
+// Widens [key_min, key_max] to cover `key` (stored domain). SIMD; the scalar reference is
+// bit-identical.
 void ExtendKeySummary(const float* key, int head_dim, f16_t* key_min, f16_t* key_max);
+void ExtendKeySummaryReference(const float* key, int head_dim, f16_t* key_min, f16_t* key_max);
 // Summary of all slots of a segment, from its de-quantized keys.
 Status ComputeKeySummary(const KvSegment& segment, int head_dim, f16_t* key_min, f16_t* key_max);
 

@@ -8,7 +8,8 @@
 //                 slots of the last tile may hold anything, they are never used)
 //   key_scales/zeros  per-token groups: f16 [tiles][D / G][32]; per-channel: f16 [blocks][D];
 //                 absent (null) for f16/bf16 keys
-//   value_data    n_slots rows (token-major); value scales/zeros f16 [n_slots][D / G]
+//   value_data    ceil(n_slots / 32) whole value tiles ([D / U][32 slots][unit], U = 16 channels
+//                 of f16/bf16 or 32 of a quantized format); value scales/zeros f16 [n_slots][D / G]
 //   key_min/max   optional per-channel summary f16 [D] (key_summary.h)
 // Keys are stored after RoPE (and after the codec's Hadamard rotation, if any).
 #pragma once

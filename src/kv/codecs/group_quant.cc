@@ -11,12 +11,42 @@
 #include "hwy/highway.h"
 #include "kv/codecs/simd_codes-inl.h"
 
+#include <immintrin.h>
+
+#include <cmath>
+
 #include "kv/codecs/codec.h"
 #include "kv/codecs/group_quant.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace akv {
 namespace HWY_NAMESPACE {
+
+// ChooseGroupParams with the hardware f16 converter where the target has one (same rounding to
+// nearest even as core/half.h, so the result is bit-identical; the tests check it).
+#if HWY_TARGET <= HWY_AVX2
+HWY_INLINE f16_t ToF16(float x) { return static_cast<f16_t>(_cvtss_sh(x, _MM_FROUND_TO_NEAREST_INT)); }
+HWY_INLINE float FromF16(f16_t h) { return _cvtsh_ss(h); }
+HWY_INLINE GroupParams ChooseParams(float lo, float hi, int bits) {
+  const float max_code = float(MaxCode(bits));
+  lo += 0.0f;
+  GroupParams p;
+  p.zero = ToF16(lo);
+  if (FromF16(p.zero) > lo) {
+    p.zero = (p.zero & 0x7fff) == 0 ? f16_t(0x8001) : ((p.zero & 0x8000) ? f16_t(p.zero + 1) : f16_t(p.zero - 1));
+  }
+  const float zero = FromF16(p.zero);
+  if (!(hi > zero)) {
+    p.scale = 0;
+    return p;
+  }
+  p.scale = ToF16((hi - zero) / max_code);
+  while (std::fma(max_code, FromF16(p.scale), zero) < hi) p.scale = (p.scale & 0x7fff) == 0 ? f16_t(1) : f16_t(p.scale + 1);
+  return p;
+}
+#else
+HWY_INLINE GroupParams ChooseParams(float lo, float hi, int bits) { return ChooseGroupParams(lo, hi, bits); }
+#endif
 
 // Codes of one group (n values) into codes[n]; returns false on NaN or out-of-range values.
 HWY_INLINE bool QuantizeGroupToCodes(const float* HWY_RESTRICT x, int n, int bits,
@@ -36,8 +66,8 @@ HWY_INLINE bool QuantizeGroupToCodes(const float* HWY_RESTRICT x, int n, int bit
   if (!hn::AllFalse(df, nan)) return false;
   const float lo_s = hn::GetLane(hn::MinOfLanes(df, lo));
   const float hi_s = hn::GetLane(hn::MaxOfLanes(df, hi));
-  if (!CheckQuantizableRange(lo_s, hi_s).ok()) return false;
-  const GroupParams p = ChooseGroupParams(lo_s, hi_s, bits);
+  if (!(lo_s >= -65504.0f && hi_s <= 65504.0f)) return false;  // CheckQuantizableRange, without a message
+  const GroupParams p = ChooseParams(lo_s, hi_s, bits);
   *scale = p.scale;
   *zero = p.zero;
   const VF z = hn::Set(df, F16ToF32(p.zero));
@@ -130,6 +160,22 @@ void DequantizeRowSimd(const uint8_t* packed, const f16_t* scales, const f16_t* 
   }
 }
 
+void DequantizeCodesSimd(const uint8_t* HWY_RESTRICT codes, const f16_t* HWY_RESTRICT scales,
+                         const f16_t* HWY_RESTRICT zeros, int n, int group_size, float* HWY_RESTRICT out) {
+  const DF df;
+  const DU32 du32;
+  const DI32 di32;
+  const hn::Rebind<uint8_t, DU32> du8;
+  const int lanes = static_cast<int>(hn::Lanes(df));
+  for (int g = 0; g < n / group_size; ++g) {
+    const VF s = hn::Set(df, F16ToF32(scales[g])), z = hn::Set(df, F16ToF32(zeros[g]));
+    for (int i = g * group_size; i < (g + 1) * group_size; i += lanes) {
+      const VF c = hn::ConvertTo(df, hn::BitCast(di32, hn::PromoteTo(du32, hn::LoadU(du8, codes + i))));
+      hn::StoreU(hn::MulAdd(c, s, z), df, out + i);
+    }
+  }
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace akv
 HWY_AFTER_NAMESPACE();
@@ -140,6 +186,12 @@ namespace akv {
 HWY_EXPORT(QuantizeToCodesSimd);
 HWY_EXPORT(QuantizeRowSimd);
 HWY_EXPORT(DequantizeRowSimd);
+HWY_EXPORT(DequantizeCodesSimd);
+
+void DequantizeCodes(const uint8_t* codes, const f16_t* scales, const f16_t* zeros, int n, int group_size,
+                     float* out) {
+  HWY_DYNAMIC_DISPATCH(DequantizeCodesSimd)(codes, scales, zeros, n, group_size, out);
+}
 
 Status QuantizeToCodes(const float* x, int n, int bits, int group_size, uint8_t* codes,
                        f16_t* scales, f16_t* zeros) {

@@ -63,4 +63,9 @@ Status QuantizeToCodesReference(const float* x, int n, int bits, int group_size,
 Status QuantizeToCodes(const float* x, int n, int bits, int group_size, uint8_t* codes,
                        f16_t* scales, f16_t* zeros);
 
+// De-quantizes unpacked codes[n] (one byte each) with per-group scales/zeros [n / group_size]:
+// out[i] = fma(code, scale, zero), as DequantizeValue. SIMD.
+void DequantizeCodes(const uint8_t* codes, const f16_t* scales, const f16_t* zeros, int n, int group_size,
+                     float* out);
+
 }  // namespace akv

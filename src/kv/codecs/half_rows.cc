@@ -63,6 +63,50 @@ void FromBF16Simd(const bf16_t* HWY_RESTRICT x, int n, float* HWY_RESTRICT out) 
   for (int i = 0; i < n; i += lanes) hn::StoreU(LoadBF16AsF32(x + i), df, out + i);
 }
 
+// f16 bits of x rounded toward -inf (kDown) or +inf, in u32 lanes.
+template <bool kDown>
+HWY_INLINE VU32 RoundToF16Outward(VF x) {
+  const DF df;
+  const DU32 du32;
+  const hn::Rebind<hwy::float16_t, DF> dh;
+  const hn::Rebind<uint16_t, DF> du16;
+  const VU32 h = hn::PromoteTo(du32, hn::BitCast(du16, hn::DemoteTo(dh, x)));
+  const VF back = hn::PromoteTo(df, hn::BitCast(dh, hn::DemoteTo(du16, hn::BitCast(DI32(), h))));
+  const VU32 one = hn::Set(du32, 1u);
+  const auto negative = hn::Ne(hn::And(h, hn::Set(du32, 0x8000u)), hn::Zero(du32));
+  const auto is_zero = hn::Eq(hn::And(h, hn::Set(du32, 0x7fffu)), hn::Zero(du32));
+  VU32 stepped;
+  if constexpr (kDown) {
+    // One f16 step toward -inf: +-0 -> 0x8001, negative -> more negative, positive -> smaller.
+    stepped = hn::IfThenElse(negative, hn::Add(h, one), hn::Sub(h, one));
+    stepped = hn::IfThenElse(is_zero, hn::Set(du32, 0x8001u), stepped);
+    return hn::IfThenElse(hn::RebindMask(du32, hn::Gt(back, x)), stepped, h);
+  } else {
+    stepped = hn::IfThenElse(negative, hn::Sub(h, one), hn::Add(h, one));
+    stepped = hn::IfThenElse(is_zero, one, stepped);
+    return hn::IfThenElse(hn::RebindMask(du32, hn::Lt(back, x)), stepped, h);
+  }
+}
+
+void ExtendF16BoundsSimd(const float* HWY_RESTRICT x, int n, f16_t* HWY_RESTRICT lo, f16_t* HWY_RESTRICT hi) {
+  const DF df;
+  const DU32 du32;
+  const hn::Rebind<uint16_t, DF> du16;
+  const int lanes = static_cast<int>(hn::Lanes(df));
+  for (int i = 0; i < n; i += lanes) {
+    const VF v = hn::LoadU(df, x + i);
+    const VF cur_lo = LoadF16AsF32(lo + i), cur_hi = LoadF16AsF32(hi + i);
+    const auto below = hn::Lt(v, cur_lo), above = hn::Gt(v, cur_hi);
+    if (hn::AllFalse(df, hn::Or(below, above))) continue;
+    const VU32 old_lo = hn::PromoteTo(du32, hn::LoadU(du16, lo + i));
+    const VU32 old_hi = hn::PromoteTo(du32, hn::LoadU(du16, hi + i));
+    const VU32 new_lo = hn::IfThenElse(hn::RebindMask(du32, below), RoundToF16Outward<true>(v), old_lo);
+    const VU32 new_hi = hn::IfThenElse(hn::RebindMask(du32, above), RoundToF16Outward<false>(v), old_hi);
+    hn::StoreU(hn::DemoteTo(du16, hn::BitCast(DI32(), new_lo)), du16, lo + i);
+    hn::StoreU(hn::DemoteTo(du16, hn::BitCast(DI32(), new_hi)), du16, hi + i);
+  }
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace akv
 HWY_AFTER_NAMESPACE();
@@ -74,6 +118,11 @@ HWY_EXPORT(ToF16Simd);
 HWY_EXPORT(ToBF16Simd);
 HWY_EXPORT(FromF16Simd);
 HWY_EXPORT(FromBF16Simd);
+HWY_EXPORT(ExtendF16BoundsSimd);
+
+void ExtendF16Bounds(const float* x, int n, f16_t* lo, f16_t* hi) {
+  HWY_DYNAMIC_DISPATCH(ExtendF16BoundsSimd)(x, n, lo, hi);
+}
 
 namespace {
 Status CheckRowLength(int n) {

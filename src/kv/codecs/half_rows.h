@@ -15,4 +15,9 @@ Status F32RowToBF16(const float* x, int n, bf16_t* out);
 void F16RowToF32(const f16_t* x, int n, float* out);
 void BF16RowToF32(const bf16_t* x, int n, float* out);
 
+// Widens per-element f16 bounds [lo, hi] to cover x[n]; a widened bound is x rounded outward
+// (lo down, hi up) to f16, so lo <= x <= hi holds exactly. Bit-identical to the scalar
+// ExtendKeySummary (attn/key_summary.h).
+void ExtendF16Bounds(const float* x, int n, f16_t* lo, f16_t* hi);
+
 }  // namespace akv

@@ -59,11 +59,54 @@ HWY_INLINE VU32 LoadUnitCodes(const uint8_t* HWY_RESTRICT unit, int j0) {
   }
 }
 
+#if HWY_TARGET <= HWY_AVX3
+// AVX-512: codes become floats through a 16-entry in-register table (vpermps reads only the low
+// 4 bits of each index lane, so no masking is needed), and the table can hold code * scale + zero
+// directly: decode and de-quantization in one permute.
+template <int kBits>
+HWY_INLINE __m512i UnitCodeIndices(const uint8_t* HWY_RESTRICT unit, int j0) {
+  if constexpr (kBits == 4) {
+    const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(unit)));
+    return j0 >= 16 ? _mm512_srli_epi32(bytes, 4) : bytes;
+  } else {
+    static_assert(kBits == 2, "8-bit codes do not fit a 16-entry table");
+    const __m128i word = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(unit));
+    const __m512i bytes = _mm512_cvtepu8_epi32(_mm_unpacklo_epi64(word, word));
+    // Lanes 0..7 hold field j0/8, lanes 8..15 the next one: shift by 2 * field.
+    const __m512i shifts = j0 >= 16 ? _mm512_set_epi32(6, 6, 6, 6, 6, 6, 6, 6, 4, 4, 4, 4, 4, 4, 4, 4)
+                                    : _mm512_set_epi32(2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0);
+    return _mm512_srlv_epi32(bytes, shifts);
+  }
+}
+// Table lane i = the code that index i decodes to (i, or i & 3 for 2-bit codes).
+template <int kBits>
+HWY_INLINE VF CodeValueTable() {
+  if constexpr (kBits == 4) return VF{_mm512_set_ps(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)};
+  else return VF{_mm512_set_ps(3, 2, 1, 0, 3, 2, 1, 0, 3, 2, 1, 0, 3, 2, 1, 0)};
+}
+#endif
+
+// Float codes of values [j0, j0 + N) of a packed unit.
 template <int kBits>
 HWY_INLINE VF LoadUnitCodesF32(const uint8_t* HWY_RESTRICT unit, int j0) {
+#if HWY_TARGET <= HWY_AVX3
+  if constexpr (kBits != 8) return VF{_mm512_permutexvar_ps(UnitCodeIndices<kBits>(unit, j0), CodeValueTable<kBits>().raw)};
+#endif
   const DF df;
   const DI32 di32;
   return hn::ConvertTo(df, hn::BitCast(di32, LoadUnitCodes<kBits>(unit, j0)));
+}
+
+// code * scale + zero for values [j0, j0 + N) sharing one (scale, zero) (broadcast vectors).
+template <int kBits>
+HWY_INLINE VF LoadUnitDequantized(const uint8_t* HWY_RESTRICT unit, int j0, VF scale, VF zero) {
+#if HWY_TARGET <= HWY_AVX3
+  if constexpr (kBits != 8) {
+    const VF table = hn::MulAdd(CodeValueTable<kBits>(), scale, zero);
+    return VF{_mm512_permutexvar_ps(UnitCodeIndices<kBits>(unit, j0), table.raw)};
+  }
+#endif
+  return hn::MulAdd(LoadUnitCodesF32<kBits>(unit, j0), scale, zero);
 }
 
 // N f16 / bf16 values -> f32.

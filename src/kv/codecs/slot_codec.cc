@@ -29,16 +29,18 @@ size_t KeyScaleIndex(const CodecSpec& c, int head_dim, int slot, int channel) {
 }  // namespace
 
 Status EncodeKeySlot(const CodecSpec& codec, int head_dim, const float* key, int slot,
-                     void* key_data, f16_t* key_scales, f16_t* key_zeros) {
+                     void* key_data, f16_t* key_scales, f16_t* key_zeros, float* stored) {
+  if (head_dim > 1024) return InvalidArgument("key slot encoding: head_dim above 1024");
   uint8_t* tile = KeyTile(codec, head_dim, key_data, slot);
   const int j = slot % kTileSlots;
   if (!IsQuantized(codec.format)) {
     uint16_t row[1024];
-    if (head_dim > 1024) return InvalidArgument("key slot encoding: head_dim above 1024");
     if (codec.format == KvFormat::kF16) {
       AKV_RETURN_IF_ERROR(F32RowToF16(key, head_dim, row));
+      if (stored) F16RowToF32(row, head_dim, stored);
     } else {
       AKV_RETURN_IF_ERROR(F32RowToBF16(key, head_dim, row));
+      if (stored) BF16RowToF32(row, head_dim, stored);
     }
     uint16_t* t = reinterpret_cast<uint16_t*>(tile);
     for (int c = 0; c < head_dim; ++c) t[c * kTileSlots + j] = row[c];
@@ -49,7 +51,6 @@ Status EncodeKeySlot(const CodecSpec& codec, int head_dim, const float* key, int
   const int bits = BitsPerValue(codec.format);
   uint8_t codes[1024];
   f16_t scales[32], zeros[32];
-  if (head_dim > 1024) return InvalidArgument("key slot encoding: head_dim above 1024");
   AKV_RETURN_IF_ERROR(QuantizeToCodes(key, head_dim, bits, codec.group_size, codes, scales, zeros));
   const int unit_bytes = UnitBytes(bits);
   for (int c = 0; c < head_dim; ++c) SetPackedCode(tile + c * unit_bytes, bits, j, codes[c]);
@@ -58,6 +59,7 @@ Status EncodeKeySlot(const CodecSpec& codec, int head_dim, const float* key, int
     key_scales[at] = scales[g];
     key_zeros[at] = zeros[g];
   }
+  if (stored) DequantizeCodes(codes, scales, zeros, head_dim, codec.group_size, stored);
   return Status::Ok();
 }
 

@@ -12,9 +12,10 @@ namespace akv {
 
 // Writes key[head_dim] into slot `slot` of the tiled key data (f16, bf16 or per-token groups;
 // per-channel keys are written a block at a time, see kivi.h). scales/zeros: the page's key
-// scale and zero sections (unused for f16/bf16).
+// scale and zero sections (unused for f16/bf16). stored (optional, [head_dim]) receives the key
+// as stored, de-quantized: what DecodeKeySlot returns, without decoding.
 Status EncodeKeySlot(const CodecSpec& codec, int head_dim, const float* key, int slot,
-                     void* key_data, f16_t* key_scales, f16_t* key_zeros);
+                     void* key_data, f16_t* key_scales, f16_t* key_zeros, float* stored = nullptr);
 // Writes value[head_dim] into slot `slot` of the tiled value data (its units, see page_layout.h).
 Status EncodeValueSlot(const CodecSpec& codec, int head_dim, const float* value, int slot,
                        void* value_data, f16_t* value_scales, f16_t* value_zeros);

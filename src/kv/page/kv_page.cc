@@ -13,6 +13,8 @@ namespace akv {
 
 StatusOr<KvPage> KvPage::Create(const CodecSpec& key, const CodecSpec& value, int head_dim, int capacity) {
   AKV_ASSIGN_OR_RETURN(PageLayout layout, PageLayout::Make(key, value, head_dim, capacity));
+  if (head_dim > kMaxPageHeadDim)
+    return InvalidArgument("KV page: head_dim " + std::to_string(head_dim) + " above " + std::to_string(kMaxPageHeadDim));
   auto buffer = hwy::AllocateAligned<uint8_t>(layout.total_bytes);
   if (!buffer) return Status(StatusCode::kResourceExhausted, "KV page: cannot allocate " +
                                                                   std::to_string(layout.total_bytes) + " bytes");
@@ -30,22 +32,20 @@ void KvPage::Clear() {
 
 Status KvPage::AppendKeyValue(const float* key, const float* value, int32_t position) {
   const int dim = layout_.head_dim, slot = n_slots_;
-  std::vector<float> rotated;
+  float rotated[kMaxPageHeadDim], stored[kMaxPageHeadDim];
   if (layout_.key.hadamard) {
-    rotated.assign(key, key + dim);
-    AKV_RETURN_IF_ERROR(HadamardRotate(rotated.data(), dim));
-    key = rotated.data();
+    std::memcpy(rotated, key, sizeof(float) * dim);
+    AKV_RETURN_IF_ERROR(HadamardRotate(rotated, dim));
+    key = rotated;
   }
   AKV_RETURN_IF_ERROR(EncodeKeySlot(layout_.key, dim, key, slot, mutable_data() + layout_.key_data_offset,
-                                    section<f16_t>(layout_.key_scales_offset), section<f16_t>(layout_.key_zeros_offset)));
+                                    section<f16_t>(layout_.key_scales_offset), section<f16_t>(layout_.key_zeros_offset),
+                                    stored));
   AKV_RETURN_IF_ERROR(EncodeValueSlot(layout_.value, dim, value, slot, mutable_data() + layout_.value_data_offset,
                                       section<f16_t>(layout_.value_scales_offset),
                                       section<f16_t>(layout_.value_zeros_offset)));
   mutable_positions()[slot] = position;
-  std::vector<float> stored(dim);
-  DecodeKeySlot(layout_.key, dim, data() + layout_.key_data_offset, section<f16_t>(layout_.key_scales_offset),
-                section<f16_t>(layout_.key_zeros_offset), slot, stored.data());
-  ExtendKeySummary(stored.data(), dim, section<f16_t>(layout_.key_min_offset), section<f16_t>(layout_.key_max_offset));
+  ExtendKeySummary(stored, dim, section<f16_t>(layout_.key_min_offset), section<f16_t>(layout_.key_max_offset));
   ++n_slots_;
   return Status::Ok();
 }

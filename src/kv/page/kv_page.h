@@ -17,6 +17,8 @@
 
 namespace akv {
 
+constexpr int kMaxPageHeadDim = 1024;
+
 class KvPage {
  public:
   static StatusOr<KvPage> Create(const CodecSpec& key, const CodecSpec& value, int head_dim, int capacity);
