@@ -63,6 +63,8 @@ std::vector<std::string> SplitSentences(std::string_view text) {
     if (c != '.' && c != '!' && c != '?') continue;
     const size_t end = ClosingRun(norm, i + 1);
     if (end < norm.size() && norm[end] != ' ') continue;  // "3.5", "Mr.Smith", "?!"
+    // "“Where are you?” she asked." goes on after the question mark.
+    if (end + 1 < norm.size() && norm[end + 1] >= 'a' && norm[end + 1] <= 'z') continue;
     std::string s = norm.substr(start, end - start);
     if (Usable(s)) out.push_back(std::move(s));
     start = end + 1;

@@ -12,7 +12,7 @@
 namespace akv {
 
 // Splits text into sentences: whitespace runs become one space, a sentence ends at . ! or ?
-// (with any closing quotes or brackets after it) followed by a space. Headings and fragments
+// (with any closing quotes or brackets after it) followed by a space and not by a lower-case word. Headings and fragments
 // (no lower-case letter, mostly capitals, fewer than 3 or more than 80 words) are dropped, so
 // a cut never lands inside a chapter title or a table of contents.
 std::vector<std::string> SplitSentences(std::string_view text);

@@ -217,10 +217,14 @@ StatusOr<RecallPrompt> BuildRecallPrompt(const FillerCorpus& corpus, const Token
     const FactTemplate& t = templates[(rng.Below(templates.size()) + i) % templates.size()];
     bool found = false;
     for (int attempt = 0; attempt < 200 && !found; ++attempt) {
-      f.name = rng.Pick(FirstNames()) + " " + rng.Pick(LastNames());
+      const std::string& first = rng.Pick(FirstNames());
+      const std::string& last = rng.Pick(LastNames());
+      f.name = first + " " + last;
       f.cue = Substitute(t.cue, f.name, "");
+      // Neither half of the name may occur in the filler either: a partial match would give
+      // the model a second, wrong place to copy from.
       found = std::find(used_names.begin(), used_names.end(), f.name) == used_names.end() &&
-              !corpus.Contains(f.name) && !corpus.Contains(f.cue);
+              !corpus.Contains(first) && !corpus.Contains(last) && !corpus.Contains(f.cue);
     }
     if (!found) return InvalidArgument("cannot draw a fact whose name and cue the filler does not contain (template '" + t.id + "')");
     do f.value = Digits(rng, o.value_digits);
