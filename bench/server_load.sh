@@ -47,7 +47,8 @@ if want 1; then
 echo "== 1. 32 streaming clients, ${DURATION} s, --parallel 8"
 start_server --parallel 8 --queue 64
 rss_idle=$(rss_kib)
-load --clients 32 --duration 15 --max-tokens 64 --label warmup >/dev/null
+load --clients 32 --duration 15 --max-tokens 64 --label warmup --json "$OUT/server_load_warmup.json" >/dev/null \
+  || echo "warm-up reported errors (see server_load_warmup.json)"
 rss_warm=$(rss_kib)
 load --clients 32 --duration "$DURATION" --max-tokens 64 --label "32 clients, parallel 8" --json "$OUT/server_load_32.json" \
   || echo "load run reported errors (see the JSON)"
@@ -66,7 +67,7 @@ if want 2; then
 echo "== 2. throughput, --parallel 1 vs 8 (8 streaming clients, ${TPUT_DURATION} s each)"
 for np in 1 8; do
   start_server --parallel "$np" --queue 64
-  load --clients 8 --duration 3 --max-tokens 64 --label warmup >/dev/null
+  load --clients 8 --duration 3 --max-tokens 64 --label warmup >/dev/null || true
   load --clients 8 --duration "$TPUT_DURATION" --max-tokens 64 --label "8 clients, parallel $np" \
     --json "$OUT/server_tput_parallel$np.json" >/dev/null || true
   stop_server

@@ -50,6 +50,7 @@ struct ClientStats {
   std::vector<double> ttft_ms, itl_ms;
   int64_t tokens = 0, requests_ok = 0, transport_errors = 0;
   std::map<int, int64_t> status;
+  std::map<std::string, int64_t> transport;  // httplib error name -> count
 };
 
 double Percentile(std::vector<double> v, double p) {
@@ -140,6 +141,7 @@ void RunClient(const Flags& f, const std::vector<std::string>& prompts, int id, 
     auto res = cli.send(req);
     if (!res) {
       ++out->transport_errors;
+      ++out->transport[httplib::to_string(res.error())];
       continue;
     }
     ++out->status[res->status];
@@ -203,6 +205,7 @@ int main(int argc, char** argv) {
     all.requests_ok += s.requests_ok;
     all.transport_errors += s.transport_errors;
     for (auto [code, n] : s.status) all.status[code] += n;
+    for (const auto& [what, n] : s.transport) all.transport[what] += n;
   }
   int64_t n5xx = 0, n4xx = 0;
   json codes = json::object();
@@ -222,6 +225,7 @@ int main(int argc, char** argv) {
             {"http_5xx", n5xx},
             {"http_4xx", n4xx},
             {"transport_errors", all.transport_errors},
+            {"transport_error_kinds", all.transport},
             {"tokens", all.tokens},
             {"tokens_per_s", all.tokens / elapsed},
             {"requests_per_s", all.requests_ok / elapsed},
