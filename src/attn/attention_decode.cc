@@ -1,8 +1,11 @@
 // Decode: one query token. Work items are (KV head, split of its tiles); a KV head is split
 // (split-K) only when there are fewer heads than the threads need to stay busy and its context
 // is long. Each item runs the online softmax over its tiles for all query heads of the group;
-// the items' (m, d, o) states are merged per row, then the optional mass pass reruns the scores
-// with the final statistics (no score matrix is kept between the passes).
+// the items' (m, d, o) states are merged per row. Attention mass needs every head's final max
+// and sum, known only after the last tile: with mass requested, each item also writes its tiles'
+// masked logits (one float per query head and slot, ~16 B per slot at GQA 4:1, against the 80+
+// bytes of K and V it reads), and a last pass turns them into mass. Re-running the scores
+// instead (as prefill does, where the logits would be queries x heads x slots) costs +50%.
 #include <algorithm>
 #include <limits>
 
@@ -16,7 +19,8 @@ struct DecodeItem {
   int group = 0;
   size_t span_begin = 0;
   size_t span_count = 0;
-  size_t state_offset = 0;  // m [rows], d [rows], o [rows][D]
+  size_t state_offset = 0;   // m [rows], d [rows], o [rows][D]
+  size_t logits_offset = 0;  // [tiles][rows][32], with mass
 };
 
 }  // namespace
@@ -32,6 +36,8 @@ void AttendDecode(const AttentionShape& shape, std::span<const KvHeadSegments> k
   std::vector<DecodeItem> items;
   buffers.spans.clear();
   const size_t state_floats = size_t(rows) * (dim + 2);
+  const bool want_mass = WantsMass(kv_heads);
+  size_t logits_floats = 0;
   for (int g = 0; g < n_groups; ++g) {
     const int64_t tiles = HeadTiles(kv_heads[g]);
     const int64_t splits = std::clamp<int64_t>(std::min(splits_wanted, tiles / min_split_tiles), 1, std::max<int64_t>(tiles, 1));
@@ -42,11 +48,14 @@ void AttendDecode(const AttentionShape& shape, std::span<const KvHeadSegments> k
       AppendTileSpans(kv_heads[g], tiles * s / splits, tiles * (s + 1) / splits, &buffers.spans);
       item.span_count = buffers.spans.size() - item.span_begin;
       item.state_offset = items.size() * state_floats;
+      item.logits_offset = logits_floats;
+      if (want_mass) logits_floats += size_t(tiles * (s + 1) / splits - tiles * s / splits) * rows * kTileSlots;
       items.push_back(item);
     }
   }
   buffers.states.resize(items.size() * state_floats);
   float* states = buffers.states.data();
+  buffers.logits.resize(logits_floats);
   const std::vector<KernelRows>& group_rows = buffers.prepared.groups;
 
   auto run_item = [&](int64_t i, int /*thread*/) {
@@ -57,6 +66,7 @@ void AttendDecode(const AttentionShape& shape, std::span<const KvHeadSegments> k
     task.m = states + item.state_offset;
     task.d = task.m + rows;
     task.o = task.d + rows;
+    if (want_mass) task.logits = buffers.logits.data() + item.logits_offset;
     RunAttentionTask(task);
   };
   if (options.pool) {
@@ -94,15 +104,16 @@ void AttendDecode(const AttentionShape& shape, std::span<const KvHeadSegments> k
     i = j;
   }
 
-  if (!WantsMass(kv_heads)) return;
+  if (!want_mass) return;
   auto run_mass = [&](int64_t i, int /*thread*/) {
     const DecodeItem& item = items[i];
-    MassTask task;
-    task.rows = group_rows[item.group];
+    MassFromLogitsTask task;
+    task.n_rows = rows;
     task.spans = std::span<const TileSpan>(buffers.spans.data() + item.span_begin, item.span_count);
+    task.logits = buffers.logits.data() + item.logits_offset;
     task.m = states + item.state_offset;
     task.inv_d = task.m + rows;
-    RunMassTask(task);
+    RunMassFromLogits(task);
   };
   if (options.pool) {
     options.pool->ParallelFor(int64_t(items.size()), run_mass);

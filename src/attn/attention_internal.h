@@ -41,6 +41,9 @@ struct AttentionTask {
   float* m = nullptr;
   float* d = nullptr;
   float* o = nullptr;
+  // Optional: the masked logits of every tile, [tile of the spans, in order][n_rows][32]
+  // (-inf where a row does not see a slot), for MassFromLogits.
+  float* logits = nullptr;
 };
 
 // Attention mass of `spans` given the rows' final statistics: mass[slot] = sum over rows of
@@ -52,8 +55,19 @@ struct MassTask {
   const float* inv_d = nullptr;
 };
 
+// Attention mass from an AttentionTask's stored logits (same rows and spans) and the final
+// statistics: the decode path's alternative to re-running the scores.
+struct MassFromLogitsTask {
+  int n_rows = 0;
+  std::span<const TileSpan> spans;
+  const float* logits = nullptr;
+  const float* m = nullptr;
+  const float* inv_d = nullptr;
+};
+
 void RunAttentionTask(const AttentionTask& task);  // attention_kernel.cc (runtime dispatch)
 void RunMassTask(const MassTask& task);
+void RunMassFromLogits(const MassFromLogitsTask& task);
 
 using AlignedFloats = std::vector<float>;  // the kernel loads these unaligned
 
@@ -66,6 +80,7 @@ struct AttentionWorkspace::Buffers {
   AlignedFloats queries;   // prepared q, q_rot and chunk sums of all KV groups
   AlignedFloats states;    // partial (m, d, o) per work item or per thread
   AlignedFloats final_stats;  // prefill: m and 1/d of every row, for the mass pass
+  AlignedFloats logits;       // decode with mass: each item's masked logits
   std::vector<int32_t> row_positions;
   std::vector<TileSpan> spans;
   PreparedQueries prepared;

@@ -494,6 +494,19 @@ int TileVisibility(const KernelRows& rows, int row0, int n, const TilePositions&
   return tp.max_pos <= lo ? 2 : 1;
 }
 
+// logits[r][32] = the tile's scores of rows [0, n), -inf where a row does not see a slot.
+void StoreMaskedLogits(const float* HWY_RESTRICT scores, int n, int n_valid, const int32_t* slot_pos,
+                       const int32_t* row_pos, float* HWY_RESTRICT logits) {
+  const DF df;
+  const VF neg_inf = hn::Set(df, -std::numeric_limits<float>::infinity());
+  for (int r = 0; r < n; ++r)
+    for (int v = 0; v < kVecs; ++v) {
+      const auto visible = VisibleLanes(v, n_valid, slot_pos, slot_pos ? row_pos[r] : 0);
+      hn::StoreU(hn::IfThenElse(visible, hn::Load(df, scores + r * kTileSlots + v * kLanes), neg_inf), df,
+                 logits + r * kTileSlots + v * kLanes);
+    }
+}
+
 void RunAttentionTaskSimd(const AttentionTask& task) {
   const KernelRows& rows = task.rows;
   const int dim = rows.head_dim;
@@ -505,6 +518,7 @@ void RunAttentionTaskSimd(const AttentionTask& task) {
   HWY_ALIGN float scores[kBlockRows * kTileSlots];
   HWY_ALIGN float p[kBlockRows * kTileSlots];
   float alpha[kBlockRows];
+  float* logits = task.logits;
   for (const TileSpan& span : task.spans) {
     const KvSegment& seg = *span.segment;
     const SegmentFns fns = FnsFor(seg);
@@ -516,17 +530,46 @@ void RunAttentionTaskSimd(const AttentionTask& task) {
       for (int row0 = 0; row0 < rows.n_rows; row0 += kBlockRows) {
         const int n = std::min(kBlockRows, rows.n_rows - row0);
         const int visibility = TileVisibility(rows, row0, n, tp);
-        if (visibility == 0) continue;
+        if (visibility == 0) {
+          if (logits)
+            std::fill(logits + row0 * kTileSlots, logits + (row0 + n) * kTileSlots,
+                      -std::numeric_limits<float>::infinity());
+          continue;
+        }
         const RowBlock rb = MakeRowBlock(rows, rotated, row0, n);
         fns.score[n - 1](t, rb, scores);
         const int32_t* slot_pos = visibility == 1 ? tp.pos : nullptr;
         const int32_t* row_pos = rows.positions ? rows.positions + row0 : nullptr;
+        if (logits) StoreMaskedLogits(scores, n, t.n_valid, slot_pos, row_pos, logits + row0 * kTileSlots);
         if (!kSoftmaxFns[n - 1](scores, t.n_valid, slot_pos, row_pos, task.m + row0, task.d + row0, alpha, p))
           continue;
         float* o_rows[kBlockRows];
         for (int r = 0; r < kBlockRows; ++r) o_rows[r] = task.o + size_t(row0 + std::min(r, n - 1)) * dim;
         fns.value[n - 1](t, p, alpha, o_rows);
       }
+      if (logits) logits += size_t(rows.n_rows) * kTileSlots;
+    }
+  }
+}
+
+void RunMassFromLogitsSimd(const MassFromLogitsTask& task) {
+  const DF df;
+  const float* logits = task.logits;
+  for (const TileSpan& span : task.spans) {
+    for (int tile = span.tile_begin; tile < span.tile_end; ++tile, logits += size_t(task.n_rows) * kTileSlots) {
+      if (!span.mass) continue;
+      VF mass[kVecs];
+      for (int v = 0; v < kVecs; ++v) mass[v] = hn::Zero(df);
+      for (int r = 0; r < task.n_rows; ++r) {
+        if (task.m[r] == -std::numeric_limits<float>::infinity()) continue;
+        const VF m = hn::Set(df, task.m[r]), inv_d = hn::Set(df, task.inv_d[r]);
+        for (int v = 0; v < kVecs; ++v)
+          mass[v] = hn::MulAdd(hn::Exp(df, hn::Sub(hn::LoadU(df, logits + r * kTileSlots + v * kLanes), m)), inv_d, mass[v]);
+      }
+      HWY_ALIGN float out[kTileSlots];
+      for (int v = 0; v < kVecs; ++v) hn::Store(mass[v], df, out + v * kLanes);
+      const int n_valid = std::min(kTileSlots, span.segment->n_slots - tile * kTileSlots);
+      std::memcpy(span.mass + size_t(tile) * kTileSlots, out, sizeof(float) * n_valid);
     }
   }
 }
@@ -582,12 +625,14 @@ namespace akv {
 
 HWY_EXPORT(RunAttentionTaskSimd);
 HWY_EXPORT(RunMassTaskSimd);
+HWY_EXPORT(RunMassFromLogitsSimd);
 HWY_EXPORT(KernelTargetNameSimd);
 
 const char* AttentionKernelTarget() { return HWY_DYNAMIC_DISPATCH(KernelTargetNameSimd)(); }
 
 void RunAttentionTask(const AttentionTask& task) { HWY_DYNAMIC_DISPATCH(RunAttentionTaskSimd)(task); }
 void RunMassTask(const MassTask& task) { HWY_DYNAMIC_DISPATCH(RunMassTaskSimd)(task); }
+void RunMassFromLogits(const MassFromLogitsTask& task) { HWY_DYNAMIC_DISPATCH(RunMassFromLogitsSimd)(task); }
 
 }  // namespace akv
 #endif  // HWY_ONCE
