@@ -147,14 +147,16 @@ Status CheckOptions(const RecallPromptOptions& o) {
 }  // namespace
 
 const std::vector<FactTemplate>& DefaultFactTemplates() {
-  // Each cue has tokens rare in prose right before the value (a straight quote, a bracket):
-  // the tiny models' induction keys on the last few tokens, so a cue ending in a common word
-  // ("... is") is completed from the filler instead of from the fact.
+  // Each cue holds a token the filler books never use (a straight double quote; they use
+  // curly ones) a few tokens before the value. Measured with the full cache on
+  // akv-tiny-llama-25m (depths 5/50/95%, 2 trials): "card" 5/6 at 2K and 3/6 at 4K, "quote"
+  // 9/9 at 1K and 4/9 at 4K, "safe" 4/6 at 2K. Weaker cues measured and left out: "The locker
+  // of X opens with the code "" (2/9 at 1K), "[X's card number is" (2/9 at 4K), "X said: "I
+  // live in room" (0/6 at 2K).
   static const std::vector<FactTemplate> v = {
       {"quote", "{name} said: \"My secret number is {value}.\"", "{name} said: \"My secret number is"},
-      {"locker", "The locker of {name} opens with the code \"{value}\".", "The locker of {name} opens with the code \""},
-      {"card", "[{name}'s card number is {value}.]", "[{name}'s card number is"},
-      {"ticket", "{name} wrote: \"Ticket {value} is mine.\"", "{name} wrote: \"Ticket"},
+      {"card", "{name} said: \"My card number is {value}.\"", "{name} said: \"My card number is"},
+      {"safe", "{name} said: \"The code of my safe is {value}.\"", "{name} said: \"The code of my safe is"},
   };
   return v;
 }

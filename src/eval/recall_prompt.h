@@ -27,7 +27,7 @@ struct FactTemplate {
   std::string cue;
 };
 const std::vector<FactTemplate>& DefaultFactTemplates();
-// Comma-separated template ids ("quote,locker"); empty: all. Unknown ids are an error.
+// Comma-separated template ids ("quote,card"); empty: all. Unknown ids are an error.
 StatusOr<std::vector<FactTemplate>> SelectTemplates(std::string_view ids);
 
 struct Fact {

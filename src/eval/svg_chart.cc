@@ -112,6 +112,10 @@ std::string RenderSvgChart(const ChartSpec& c) {
   for (size_t i = 0; i < c.series.size(); ++i) {
     const ChartSeries& s = c.series[i];
     const std::string color = kPalette[i % (sizeof kPalette / sizeof *kPalette)];
+    // Earlier series are drawn wider and with larger markers, so a series that coincides with
+    // one drawn before it (common: several methods at 100%) still shows both colours.
+    const double width = std::max(1.5, 2.0 + 0.9 * (static_cast<double>(c.series.size()) - 1 - i));
+    const double radius = std::max(2.5, 3.0 + 0.9 * (static_cast<double>(c.series.size()) - 1 - i));
     std::string d;
     for (auto [x, y] : s.points) {
       if (!std::isfinite(x) || !std::isfinite(y)) continue;
@@ -119,11 +123,11 @@ std::string RenderSvgChart(const ChartSpec& c) {
     }
     o += "<g class=\"series\" data-name=\"" + HtmlEscape(s.name) + "\">\n";
     if (s.points.size() > 1 && !d.empty())
-      o += "<path d=\"" + d + "\" fill=\"none\" stroke=\"" + color + "\" stroke-width=\"2\"" +
+      o += "<path d=\"" + d + "\" fill=\"none\" stroke=\"" + color + "\" stroke-width=\"" + Fmt("%.1f", width) + "\"" +
            (s.dashed ? " stroke-dasharray=\"6 4\"" : "") + "/>\n";
     for (auto [x, y] : s.points) {
       if (!std::isfinite(x) || !std::isfinite(y)) continue;
-      o += "<circle cx=\"" + Fmt("%.1f", X(x)) + "\" cy=\"" + Fmt("%.1f", Y(y)) + "\" r=\"3.5\" fill=\"" + color + "\"><title>" +
+      o += "<circle cx=\"" + Fmt("%.1f", X(x)) + "\" cy=\"" + Fmt("%.1f", Y(y)) + "\" r=\"" + Fmt("%.1f", radius) + "\" fill=\"" + color + "\"><title>" +
            HtmlEscape(s.name) + ": (" + Fmt("%g", x) + ", " + Fmt("%.4g", y) + ")</title></circle>\n";
     }
     o += "</g>\n";
