@@ -4,7 +4,7 @@ set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config ccache
       libhwy-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
       libgtest-dev libgmock-dev libbenchmark-dev
-      curl)  # curl: bench/server_load.sh polls /health
+      curl chromium)  # curl: bench/server_load.sh polls /health; chromium: tests/eval_report_test renders report.html
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
