@@ -18,7 +18,7 @@ TPUT_DURATION=${TPUT_DURATION:-30}
 PORT=${PORT:-18480}
 THREADS=${THREADS:-2}
 OUT=bench/results
-PARTS=${PARTS:-1 2 3}
+PARTS=${PARTS:-1 2 3}  # 4 (RSS trend) on request
 want() { [[ " $PARTS " == *" $1 "* ]]; }
 mkdir -p "$OUT"
 SPID=""
@@ -79,4 +79,22 @@ if want 3; then
 echo "== 3. 4096-token sessions in a 1 GiB KV budget"
 "$B/bench/server_capacity_bench" -m "$M" -t "$THREADS" --tokens 4096 --decode 64 --budget-mib 1024 \
   --caches "${CACHES:-full,akv:quality,akv:balanced,akv:aggressive}" --text "$TEXT" --json "$OUT/server_capacity.json"
+fi
+
+# 4. RSS trend (not run by default: PARTS=4): after a 15 s warm-up, then after each of three
+#    30 s runs of 32 streaming clients. A leak grows by the same step every run; allocator
+#    settling shrinks to nothing.
+if want 4; then
+echo "== 4. RSS trend over three 30 s runs"
+start_server --parallel 8 --queue 64
+load --clients 32 --duration 15 --max-tokens 64 --label warmup >/dev/null || true
+r0=$(rss_kib)
+trend=()
+for i in 1 2 3; do
+  load --clients 32 --duration 30 --max-tokens 64 --label "trend $i" >/dev/null || true
+  trend+=("$(rss_kib)")
+done
+stop_server
+echo "{\"rss_kib_after_warmup\": $r0, \"after_run_1\": ${trend[0]}, \"after_run_2\": ${trend[1]}, \"after_run_3\": ${trend[2]}, \"sigterm_exit_code\": $EXIT_CODE}" \
+  | tee "$OUT/server_rss_trend.json"
 fi
