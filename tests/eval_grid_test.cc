@@ -40,11 +40,17 @@ TEST(EvalBudget, TranslatesPerMethodFamily) {
   EXPECT_EQ(ResolveCacheSpec("akv:balanced", q, 4096, kTiny).spec, "akv:balanced,kv_budget_mb=4");
   EXPECT_EQ(ResolveCacheSpec("akv", q, 1024, kTiny).spec, "akv,kv_budget_mb=1");
   EXPECT_EQ(ResolveCacheSpec("akcb:mix", q, 1024, kTiny).spec, "akcb:mix,kv_budget_mb=1");
-  EXPECT_EQ(ResolveCacheSpec("kivi", q, 4096, kTiny).spec, "kivi:4");
-  EXPECT_EQ(ResolveCacheSpec("uniform", q, 4096, kTiny).spec, "uniform:int4");
-  EXPECT_EQ(ResolveCacheSpec("kivi", *Budget::Parse("0.125"), 4096, kTiny).spec, "kivi:2");
-  EXPECT_EQ(ResolveCacheSpec("uniform", *Budget::Parse("0.5"), 4096, kTiny).spec, "uniform:int8");
+  // int4 with its f16 scale and zero per 32 values is 5 bits, over 16 x 0.25: 2 bits.
+  EXPECT_EQ(ResolveCacheSpec("kivi", q, 4096, kTiny).spec, "kivi:2");
+  EXPECT_EQ(ResolveCacheSpec("uniform", q, 4096, kTiny).spec, "uniform:int2");
+  EXPECT_EQ(ResolveCacheSpec("kivi", *Budget::Parse("5b"), 4096, kTiny).spec, "kivi:4");
+  EXPECT_EQ(ResolveCacheSpec("uniform", *Budget::Parse("0.35"), 4096, kTiny).spec, "uniform:int4");
+  EXPECT_EQ(ResolveCacheSpec("uniform", *Budget::Parse("9b"), 4096, kTiny).spec, "uniform:int8");
+  EXPECT_EQ(ResolveCacheSpec("uniform", *Budget::Parse("0.5"), 4096, kTiny).spec, "uniform:int4");
+  EXPECT_EQ(ResolveCacheSpec("kivi", *Budget::Parse("1.0"), 4096, kTiny).spec, "kivi:4") << "KIVI has no 8-bit mode";
   EXPECT_EQ(ResolveCacheSpec("uniform", *Budget::Parse("0.1"), 4096, kTiny).spec, "uniform:int2");
+  EXPECT_TRUE(WithinBudget(0.258, 0.25));
+  EXPECT_FALSE(WithinBudget(0.283, 0.25));
   // Explicit budgets, the reference, unknown methods and no budget: as given.
   for (const char* m : {"kivi:2", "uniform:int8", "h2o,max_total=100", "akv,kv_budget_mb=3", "somefuture"}) {
     const ResolvedSpec r = ResolveCacheSpec(m, q, 4096, kTiny);
@@ -113,8 +119,8 @@ TEST(EvalGrid, PerplexityAndMultiQueryHaveNoDepthAxis) {
       ++mq;
     }
   }
-  EXPECT_EQ(ppl, 3);      // full, kivi:2 (as given), kivi:4
-  EXPECT_EQ(mq, 3 * 3);   // x trials
+  EXPECT_EQ(ppl, 2);      // full, kivi:2 (given, and what "kivi" at 0.25 becomes: run once)
+  EXPECT_EQ(mq, 2 * 3);   // x trials
 }
 
 TEST(EvalGrid, RejectsBadGrids) {

@@ -52,6 +52,7 @@ EvalRecord Ppl(const std::string& method, const std::string& budget, int ctx, do
   r.task = "ppl";
   r.method = method;
   r.budget = budget;
+  r.budget_fraction = budget.empty() ? 1 : 0.25;
   r.cache_spec = method;
   r.n_ctx = ctx;
   r.ppl = ppl;
@@ -148,17 +149,30 @@ TEST(EvalSummary, BarCheck) {
     EXPECT_FALSE(bars[0].passed());
   }
   EXPECT_TRUE(CheckBar(Summarize(SampleRun().records), 1024, "0.5").empty()) << "no AKV run at that budget";
+  {
+    // Over its budget, AKV cannot meet the bar whatever its accuracy.
+    EvalRun run = SampleRun();
+    for (auto& r : run.records)
+      if (r.method == "akv:balanced") r.memory_fraction = 0.30, r.kv_bytes = static_cast<int64_t>(0.30 * r.f16_bytes);
+    const auto bars = CheckBar(Summarize(run.records), 1024, "0.25");
+    ASSERT_EQ(bars.size(), 1u);
+    EXPECT_FALSE(bars[0].fits);
+    EXPECT_TRUE(bars[0].recall_within);
+    EXPECT_FALSE(bars[0].passed());
+  }
 }
 
 TEST(EvalReport, MarkdownTables) {
   const std::string md = RenderMarkdown(SampleRun(), ReportOptions{});
   EXPECT_NE(md.find("# akv eval results"), std::string::npos);
-  EXPECT_NE(md.find("| method | budget | ctx | 5% | 50% | 95% | all | n | bits/value | KV MiB | of f16 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| method | budget | ctx | 5% | 50% | 95% | all | n | bits/value | KV MiB | of f16 | in budget |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 24.0% | yes |"), std::string::npos) << "akv at 24% of f16 is within 0.25";
+  EXPECT_NE(md.find("| 26.0% | yes |"), std::string::npos) << "h2o at 26% is within the 5% slack";
   EXPECT_NE(md.find("| akv:balanced | 0.25 | 2K | 100 | 100 | 50 | 83 | 6 |"), std::string::npos) << md;
   EXPECT_NE(md.find("| h2o | 0.25 | 1K | 0 | 100 | 100 | 67 | 6 |"), std::string::npos) << md;
   EXPECT_NE(md.find("| kivi | 0.25 | 2K |"), std::string::npos);
   EXPECT_NE(md.find("unknown KV cache 'snapkv'"), std::string::npos);
-  EXPECT_NE(md.find("| akv:balanced @0.25 | no | 50.0 |"), std::string::npos) << "bar at the largest context";
+  EXPECT_NE(md.find("| akv:balanced @0.25 | 24.0% | yes | no | 50.0 |"), std::string::npos) << "bar at the largest context";
 }
 
 TEST(EvalReport, SvgChart) {

@@ -120,7 +120,11 @@ ResolvedSpec ResolveCacheSpec(std::string_view method, const Budget& budget, int
     }
     case Family::kQuant: {
       if (m.find(':') != std::string::npos) return {m, false, "as given"};
-      const int bits = 16 * f >= 8 ? 8 : 16 * f >= 4 ? 4 : 2;
+      // KIVI comes at 4 and 2 bits, uniform at 8, 4 and 2; both keep an f16 scale and zero per
+      // group of 32 values, one more bit per value, which must fit in the budget too (int4 is
+      // 5 bits: 31% of f16, over a 25% budget).
+      const double avail = 16 * f - 1;
+      const int bits = avail >= 8 && name == "uniform" ? 8 : avail >= 4 ? 4 : 2;
       const std::string rest = m.substr(name.size());  // ",key=value..." if any
       return {name + (name == "uniform" ? ":int" : ":") + std::to_string(bits) + rest, true, "bits"};
     }

@@ -10,8 +10,13 @@
 //   akcb:origin akcb:window               (AKCB's evicting modes, likewise max_total)
 //   akv[:preset] akcb[:mix|:quant]        kv_budget_mb = fraction x f16 bytes of the context (the
 //                                         tiers shrink until every page, metadata included, fits)
-//   kivi uniform                          the largest nominal bit width in {8, 4, 2} that is
-//                                         <= 16 x fraction: "kivi:4", "uniform:int4" at 0.25
+//   kivi uniform                          the largest bit width b with b + 1 <= 16 x fraction
+//                                         (+1: the f16 scale and zero of each group of 32;
+//                                         kivi: 4 or 2, uniform: 8, 4 or 2): "kivi:2" and
+//                                         "uniform:int2" at 0.25, "kivi:4" at 0.35
+// AKV cannot always reach a budget (the protected f16 tokens and the int4-key floor stay), and
+// eviction methods add positions: every record keeps its measured fraction of the f16 bytes,
+// and reports mark a run as within its budget only when that fraction is <= 1.05 x the budget.
 // A method that already names its budget ("h2o,max_total=512", "kivi:2", "akv,kv_budget_mb=3")
 // or that is not in the table runs as given. Every run records the bytes and bits per value it
 // actually used, so equal memory is measured, not assumed.
@@ -43,6 +48,11 @@ struct KvGeometry {
   // Bytes of the f16 cache holding n tokens (keys and values of every layer and KV head).
   int64_t F16Bytes(int64_t n_tokens) const { return n_tokens * n_layer * n_head_kv * head_dim * 2LL * 2; }
 };
+
+// A run's measured KV bytes are within its budget (5% slack for page and position metadata).
+inline bool WithinBudget(double memory_fraction, double budget_fraction) {
+  return memory_fraction <= 1.05 * budget_fraction + 1e-9;
+}
 
 struct ResolvedSpec {
   std::string spec;          // passed to SessionOptions::cache

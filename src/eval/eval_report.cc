@@ -23,6 +23,12 @@ std::string Mib(double bytes) { return F("%.2f", bytes / (1024.0 * 1024.0)); }
 
 std::string Pct(const AccuracyCell& c) { return c.total ? F("%.0f", 100.0 * c.accuracy()) : "-"; }
 
+// "yes" when the measured bytes are within the budget (see WithinBudget), "no" when over it.
+std::string InBudget(const std::string& budget, double fraction, double budget_fraction) {
+  if (budget.empty()) return "-";
+  return WithinBudget(fraction, budget_fraction) ? "yes" : "no";
+}
+
 std::string CtxName(int n) { return n % 1024 == 0 ? std::to_string(n / 1024) + "K" : std::to_string(n); }
 
 std::string TaskTitle(const std::string& t) {
@@ -76,20 +82,21 @@ std::vector<Section> BuildSections(const EvalRun& run, const ReportOptions& o) {
       Table t;
       t.header = {"method", "budget", "ctx"};
       for (double d : depths) t.header.push_back(F("%g%%", 100 * d));
-      t.header.insert(t.header.end(), {"all", "n", "bits/value", "KV MiB", "of f16"});
+      t.header.insert(t.header.end(), {"all", "n", "bits/value", "KV MiB", "of f16", "in budget"});
       for (const RecallRow& r : s.recall) {
         if (r.task != task || r.n_ctx != ctx) continue;
         std::vector<std::string> row = {r.method, r.budget.empty() ? "-" : r.budget, CtxName(ctx)};
         if (!r.error.empty()) {
           for (size_t i = 0; i < depths.size(); ++i) row.push_back("n/a");
-          row.insert(row.end(), {"n/a", "0", "-", "-", "-"});
+          row.insert(row.end(), {"n/a", "0", "-", "-", "-", "-"});
         } else {
           for (double d : depths) {
             auto it = r.by_depth.find(d);
             row.push_back(it == r.by_depth.end() ? "-" : Pct(it->second));
           }
           row.insert(row.end(), {Pct(r.all), std::to_string(r.all.total), F("%.2f", r.cache.bits_per_value),
-                                 Mib(r.cache.kv_bytes), F("%.1f%%", 100 * r.cache.memory_fraction)});
+                                 Mib(r.cache.kv_bytes), F("%.1f%%", 100 * r.cache.memory_fraction),
+                                 InBudget(r.budget, r.cache.memory_fraction, r.budget_fraction)});
         }
         t.rows.push_back(std::move(row));
       }
@@ -125,15 +132,15 @@ std::vector<Section> BuildSections(const EvalRun& run, const ReportOptions& o) {
         "16 x KV bytes / f16 bytes of the same tokens: what the cache costs per value of the context, evicted "
         "tokens included.");
     Table t;
-    t.header = {"method", "budget", "ctx", "bits/value", "bits/context value", "KV MiB", "of f16", "PPL", "vs full", "KL", "top-1"};
+    t.header = {"method", "budget", "ctx", "bits/value", "bits/context value", "KV MiB", "of f16", "in budget", "PPL", "vs full", "KL", "top-1"};
     for (const PplRow& r : s.ppl) {
       if (!r.error.empty()) {
-        t.rows.push_back({r.method, r.budget.empty() ? "-" : r.budget, CtxName(r.n_ctx), "n/a", "n/a", "n/a", "n/a", "n/a", "n/a", "n/a", "n/a"});
+        t.rows.push_back({r.method, r.budget.empty() ? "-" : r.budget, CtxName(r.n_ctx), "n/a", "n/a", "n/a", "n/a", "-", "n/a", "n/a", "n/a", "n/a"});
         continue;
       }
       t.rows.push_back({r.method, r.budget.empty() ? "-" : r.budget, CtxName(r.n_ctx), F("%.2f", r.cache.bits_per_value),
                         F("%.2f", 16 * r.cache.memory_fraction), Mib(r.cache.kv_bytes), F("%.1f%%", 100 * r.cache.memory_fraction),
-                        F("%.3f", r.ppl), F("%+.2f%%", 100 * (r.ppl / r.reference_ppl - 1)), F("%.4f", r.mean_kl),
+                        InBudget(r.budget, r.cache.memory_fraction, r.budget_fraction), F("%.3f", r.ppl), F("%+.2f%%", 100 * (r.ppl / r.reference_ppl - 1)), F("%.4f", r.mean_kl),
                         F("%.1f%%", 100 * r.top1)});
     }
     sec.tables.push_back(std::move(t));
@@ -218,11 +225,11 @@ std::vector<Section> BuildSections(const EvalRun& run, const ReportOptions& o) {
   if (!bars.empty()) {
     Section sec;
     sec.heading = "The AKV bar at " + CtxName(bar_ctx) + " context, budget " + o.bar_budget + " of the f16 cache";
-    sec.paragraphs.push_back("Bar: delayed-recall accuracy within 2 points of the full cache at every depth, ahead of "
-                             "every eviction baseline (H2O, SnapKV, StreamingLLM, ...) at the shallowest depth, and the "
-                             "lowest perplexity of all methods at the budget.");
+    sec.paragraphs.push_back("Bar: measured KV memory within the budget, delayed-recall accuracy within 2 points of the full "
+                             "cache at every depth, ahead of every eviction baseline (H2O, SnapKV, StreamingLLM, ...) at the "
+                             "shallowest depth, and the lowest perplexity of all methods run at the budget.");
     Table t;
-    t.header = {"AKV method", "recall within 2 pts of full", "worst gap (pts)", "ahead at shallowest depth", "lowest PPL", "bar"};
+    t.header = {"AKV method", "KV of f16", "within budget", "recall within 2 pts of full", "worst gap (pts)", "ahead at shallowest depth", "lowest PPL", "bar"};
     for (const BarCheck& b : bars) {
       const auto yn = [](bool have, bool v) { return have ? (v ? "yes" : "no") : "not measured"; };
       std::string ahead = b.eviction_compared.empty() ? "not measured" : (b.ahead_at_shallowest ? "yes" : "no");
@@ -233,7 +240,7 @@ std::vector<Section> BuildSections(const EvalRun& run, const ReportOptions& o) {
       }
       std::string ppl = yn(b.have_ppl, b.lowest_ppl);
       if (b.have_ppl && b.ppl_compared.empty()) ppl = "no other method";
-      t.rows.push_back({b.label, yn(b.have_recall, b.recall_within), b.have_recall ? F("%.1f", b.worst_gap_points) : "-", ahead,
+      t.rows.push_back({b.label, F("%.1f%%", 100 * b.memory_fraction), b.fits ? "yes" : "no", yn(b.have_recall, b.recall_within), b.have_recall ? F("%.1f", b.worst_gap_points) : "-", ahead,
                         ppl, b.passed() ? "met" : "not met"});
       for (const std::string& n : b.notes) sec.paragraphs.push_back(b.label + ": " + n + ".");
     }
@@ -260,9 +267,9 @@ std::vector<Section> BuildSections(const EvalRun& run, const ReportOptions& o) {
   return out;
 }
 
-std::string MetaLines(const EvalRun& run) {
+std::string MetaLines(const nlohmann::json& m) {
   std::string s;
-  const auto& m = run.meta;
+  if (!m.is_object()) return s;
   auto add = [&](const char* key, const char* name) {
     if (!m.contains(key)) return;
     const auto& v = m.at(key);
@@ -282,6 +289,8 @@ std::string MetaLines(const EvalRun& run) {
   add("ppl_chunks", "perplexity chunks per context");
   add("threads", "threads");
   add("seconds", "wall time (s)");
+  if (m.contains("merged") && m.at("merged").is_array())
+    for (const auto& other : m.at("merged")) s += "\nMerged with the run:\n" + MetaLines(other);
   return s;
 }
 
@@ -295,7 +304,7 @@ std::string MdCell(std::string s) {
 std::string RenderMarkdown(const EvalRun& run, const ReportOptions& o) {
   std::string md = "# " + o.title + "\n\n";
   if (!o.intro.empty()) md += o.intro + "\n\n";
-  const std::string meta = MetaLines(run);
+  const std::string meta = MetaLines(run.meta);
   if (!meta.empty()) md += meta + "\n";
   for (const Section& sec : BuildSections(run, o)) {
     md += std::string(sec.level, '#') + " " + sec.heading + "\n\n";
@@ -329,7 +338,7 @@ std::string RenderHtml(const EvalRun& run, const ReportOptions& o) {
       "pre{background:#f7f7f7;padding:8px;white-space:pre-wrap}\n"
       "</style>\n</head>\n<body>\n<h1>" + HtmlEscape(o.title) + "</h1>\n";
   if (!o.intro.empty()) h += "<pre>" + HtmlEscape(o.intro) + "</pre>\n";
-  const std::string meta = MetaLines(run);
+  const std::string meta = MetaLines(run.meta);
   if (!meta.empty()) h += "<pre class=\"meta\">" + HtmlEscape(meta) + "</pre>\n";
   for (const Section& sec : BuildSections(run, o)) {
     const std::string tag = "h" + std::to_string(sec.level);

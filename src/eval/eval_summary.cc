@@ -71,6 +71,7 @@ EvalSummary Summarize(const std::vector<EvalRecord>& records) {
     if (r.task == "ppl") {
       PplRow& row = ppl[{label, r.n_ctx}];
       row.label = label, row.method = r.method, row.budget = r.budget, row.n_ctx = r.n_ctx;
+      row.budget_fraction = r.budget_fraction;
       if (!r.error.empty()) {
         if (row.error.empty()) row.error = r.error;
         continue;
@@ -83,6 +84,7 @@ EvalSummary Summarize(const std::vector<EvalRecord>& records) {
     AddUnique(&s.tasks, r.task);
     RecallRow& row = recall[{r.task, label, r.n_ctx}];
     row.task = r.task, row.label = label, row.method = r.method, row.budget = r.budget, row.n_ctx = r.n_ctx;
+    row.budget_fraction = r.budget_fraction;
     if (!r.error.empty()) {
       if (row.error.empty()) row.error = r.error;
       continue;
@@ -123,6 +125,18 @@ std::vector<BarCheck> CheckBar(const EvalSummary& s, int n_ctx, const std::strin
     if (MethodName(method) != "akv" || label != method + " @" + budget) continue;
     BarCheck b;
     b.label = label;
+    // Memory: the worst of its runs at this context (recall or perplexity), against the budget.
+    double budget_fraction = 0;
+    for (const RecallRow& r : s.recall)
+      if (r.label == label && r.n_ctx == n_ctx && r.cache.n > 0)
+        b.memory_fraction = std::max(b.memory_fraction, r.cache.memory_fraction), budget_fraction = r.budget_fraction;
+    for (const PplRow& r : s.ppl)
+      if (r.label == label && r.n_ctx == n_ctx && r.cache.n > 0)
+        b.memory_fraction = std::max(b.memory_fraction, r.cache.memory_fraction), budget_fraction = r.budget_fraction;
+    b.fits = budget_fraction > 0 && WithinBudget(b.memory_fraction, budget_fraction);
+    if (!b.fits && budget_fraction > 0)
+      b.notes.push_back("measured KV memory " + std::to_string(static_cast<int>(100 * b.memory_fraction + 0.5)) +
+                        "% of f16 is over the budget of " + std::to_string(static_cast<int>(100 * budget_fraction + 0.5)) + "%");
     const RecallRow* akv = s.FindRecall("recall", label, n_ctx);
     if (!akv || !akv->error.empty() || akv->all.total == 0) {
       b.notes.push_back("no recall results for " + label + " at " + std::to_string(n_ctx));

@@ -37,7 +37,7 @@ struct EvalFlags {
   std::string text;
   int chunks = 1;
   std::string out = "eval-out";
-  std::string report_from;
+  std::vector<std::string> report_from;
   std::string title = "akv eval results";
   std::string intro_file;
   std::string md;
@@ -101,9 +101,20 @@ int WriteOut(const EvalRun& run, const EvalFlags& f) {
 
 int Run(const EvalFlags& f) {
   if (!f.report_from.empty()) {
-    auto run = ReadRunJson(f.report_from);
-    if (!run.ok()) return ReportError(run.status());
-    return WriteOut(*run, f);
+    // Several runs (e.g. recall and perplexity grids run separately) merge into one report;
+    // the first run's meta heads it, the others' are kept under "merged".
+    EvalRun merged;
+    for (const std::string& path : f.report_from) {
+      auto run = ReadRunJson(path);
+      if (!run.ok()) return ReportError(run.status());
+      if (merged.meta.is_null() || merged.meta.empty()) {
+        merged.meta = run->meta;
+      } else {
+        merged.meta["merged"].push_back(run->meta);
+      }
+      for (auto& r : run->records) merged.records.push_back(std::move(r));
+    }
+    return WriteOut(merged, f);
   }
   if (f.model.empty()) return ReportError(InvalidArgument("--model is required (or set AKV_MODEL), unless --report-from"));
   GridSpec grid;
@@ -248,7 +259,8 @@ void RegisterEval(CLI::App& app) {
   sub->add_option("-f,--text", f->text, "ppl: text file (default: $AKV_SHARED/data/treasure_island.txt)");
   sub->add_option("--chunks", f->chunks, "ppl: chunks per context")->check(CLI::PositiveNumber)->capture_default_str();
   sub->add_option("-o,--out", f->out, "Output folder")->capture_default_str();
-  sub->add_option("--report-from", f->report_from, "Only regenerate the reports from this results.json");
+  sub->add_option("--report-from", f->report_from, "Only write the reports, from these results.json files (comma list: merged)")
+      ->delimiter(',');
   sub->add_option("--title", f->title, "Report title")->capture_default_str();
   sub->add_option("--intro-file", f->intro_file, "Markdown put after the title");
   sub->add_option("--md", f->md, "Also write the Markdown report to this path");
