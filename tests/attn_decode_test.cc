@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "attn/online_softmax.h"
@@ -154,6 +155,11 @@ TEST(AttnDecodeTest, CausalMaskForDecode) {
 }
 
 TEST(AttnDecodeTest, EverySimdTarget) {
+  // The loop really moves the runtime dispatch: one kernel target per CPU-supported target.
+  std::vector<std::string> seen;
+  ForEachSimdTarget([&] { seen.push_back(AttentionKernelTarget()); });
+  EXPECT_EQ(seen.size(), hwy::SupportedAndGeneratedTargets().size());
+  if (seen.size() > 1) EXPECT_NE(seen.front(), seen.back()) << "dispatch did not follow SetSupportedTargetsForTest";
   ForEachSimdTarget([] {
     AttentionCase c;
     c.n_kv_heads = 2;

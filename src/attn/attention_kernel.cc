@@ -1,15 +1,17 @@
 // The fused mixed-precision attention kernel (Highway, runtime dispatch).
 //
-// Unit of work: one key tile (32 slots of one segment) x one register block of up to 4 query
-// rows. Per tile and block:
+// Unit of work: one key tile (32 slots of one segment) x one register block of up to 8 query
+// rows (row = one query head of one query; the GQA heads of a group share each tile). Per tile
+// and block:
 //   1. scores  s[r][32] = q_r . k_slot  -- keys are channel-major, so each channel's 32 slots are
 //      2 vectors (16 lanes) de-quantized in registers and FMA'd with the broadcast q_r[c]; no
 //      horizontal sums. Per-token groups accumulate q.codes per group, then apply the slots'
 //      scale and zero: s += scale * acc + zero * sum(q over the group). Per-channel (KIVI) groups
 //      fold the scale into q and the zero into a bias once per tile.
 //   2. mask (unused slots, causal positions), online softmax update of (m, d), p = exp(s - m).
-//   3. values o_r = o_r * alpha_r + sum_t p[r][t] * v_t  -- values are token-major, each slot's
-//      row de-quantized in registers, the output rows kept in registers per chunk of channels.
+//   3. values o_r = o_r * alpha_r + sum_t p[r][t] * v_t  -- a value tile holds, per unit of 16/32
+//      channels, the 32 slots' units back to back: the rows' accumulators for those channels stay
+//      in registers while the slots stream through, de-quantized in registers.
 // Scores and p live in a 32-float-per-row stack buffer: the only "score matrix" is one tile's.
 #ifndef HWY_DISABLED_TARGETS
 #define HWY_DISABLED_TARGETS HWY_SSSE3
@@ -23,11 +25,11 @@
 
 #include <algorithm>
 #include <array>
-#include <utility>
 #include <climits>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <utility>
 
 #include "attn/attention_internal.h"
 #include "kv/codecs/page_layout.h"
@@ -108,8 +110,8 @@ HWY_INLINE void StoreScores(const VF (&s)[kRows][kVecs], float* HWY_RESTRICT sco
 // Adds q_r[c] * k[v] for channels [c_begin, c_end); load(c, v) returns the de-quantized (or code)
 // vector of slots [v * N, v * N + N) of channel c.
 template <int kRows, class LoadKey>
-HWY_INLINE void DotChannels(const RowBlock& rb, const float* const* q, int c_begin, int c_end,
-                            const LoadKey& load, VF (&acc)[kRows][kVecs]) {
+HWY_INLINE void DotChannels(const float* const* q, int c_begin, int c_end, const LoadKey& load,
+                            VF (&acc)[kRows][kVecs]) {
   const DF df;
   for (int c = c_begin; c < c_end; ++c) {
     VF k[kVecs];
@@ -133,7 +135,7 @@ void ScoreHalfTile(const TileView& t, const RowBlock& rb, float* HWY_RESTRICT sc
     if constexpr (kBF16) return LoadBF16AsF32(p);
     else return LoadF16AsF32(p);
   };
-  DotChannels<kRows>(rb, rb.q, 0, t.head_dim, load, s);
+  DotChannels<kRows>(rb.q, 0, t.head_dim, load, s);
   StoreScores<kRows>(s, scores);
 }
 
@@ -153,7 +155,7 @@ HWY_INLINE void ScoreTokenGroupRows(const TileView& t, const RowBlock& rb, float
     VF acc[kRows][kVecs];
     for (int r = 0; r < kRows; ++r)
       for (int v = 0; v < kVecs; ++v) acc[r][v] = hn::Zero(df);
-    DotChannels<kRows>(rb, rb.q, g0, g0 + group, load, acc);
+    DotChannels<kRows>(rb.q, g0, g0 + group, load, acc);
     float qs[kRows];
     for (int r = 0; r < kRows; ++r) {
       qs[r] = 0;
@@ -212,7 +214,7 @@ void ScoreChannelGroupTile(const TileView& t, const RowBlock& rb, float* HWY_RES
   }
   const uint8_t* tile = t.key_tile;
   auto load = [tile](int c, int v) { return LoadUnitCodesF32<kBits>(tile + c * kUnitBytes, v * kLanes); };
-  DotChannels<kRows>(rb, qf, 0, dim, load, s);
+  DotChannels<kRows>(qf, 0, dim, load, s);
   StoreScores<kRows>(s, scores);
 }
 
