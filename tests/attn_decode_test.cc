@@ -159,7 +159,9 @@ TEST(AttnDecodeTest, EverySimdTarget) {
   std::vector<std::string> seen;
   ForEachSimdTarget([&] { seen.push_back(AttentionKernelTarget()); });
   EXPECT_EQ(seen.size(), hwy::SupportedAndGeneratedTargets().size());
-  if (seen.size() > 1) EXPECT_NE(seen.front(), seen.back()) << "dispatch did not follow SetSupportedTargetsForTest";
+  if (seen.size() > 1) {
+    EXPECT_NE(seen.front(), seen.back()) << "dispatch did not follow SetSupportedTargetsForTest";
+  }
   ForEachSimdTarget([] {
     AttentionCase c;
     c.n_kv_heads = 2;
