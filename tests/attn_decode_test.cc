@@ -175,6 +175,26 @@ TEST(AttnDecodeTest, EverySimdTarget) {
   });
 }
 
+TEST(AttnDecodeTest, OtherHeadDims) {
+  // 80 (f16 only: quantized formats need multiples of 32), 96 = 64 + 32 Hadamard blocks, 256.
+  for (int dim : {80, 96, 256}) {
+    AttentionCase c;
+    c.head_dim = dim;
+    c.n_kv_heads = 2;
+    c.group = 4;
+    c.segments = {{CodecSpec::F16(), CodecSpec::BF16(), 50}};
+    if (dim % 32 == 0) {
+      c.segments.push_back({CodecSpec::Quantized(4, 32, true), CodecSpec::Quantized(2, 32), 70});
+      c.segments.push_back({CodecSpec::Kivi(4, 32), CodecSpec::Quantized(8, 32), 64});
+    }
+    c.seed = dim;
+    CheckAgainstReference(c);
+    c.n_queries = 9;
+    c.causal = true;
+    CheckAgainstReference(c);
+  }
+}
+
 TEST(AttnDecodeTest, BadArgumentsAreStatuses) {
   AttentionShape shape;
   shape.head_dim = 128;
