@@ -174,3 +174,36 @@ TEST(DecodeBatch, MatchesDecodingEachSessionAlone) {
 
 }  // namespace
 }  // namespace akv
+
+namespace akv {
+namespace {
+
+TEST(Generate, StopStringCutsTheTextAndStreamingAgrees) {
+  if (test::SharedDir().empty()) GTEST_SKIP() << "shared fixtures not found";
+  auto e = Engine::Load({.model_path = test::ModelPath("akv-tiny-llama-25m-f16.gguf"), .n_threads = 2});
+  ASSERT_TRUE(e.ok());
+  GenerateOptions o;
+  o.max_tokens = 40;
+  o.sampling.temperature = 0;
+  o.stop_at_eos = false;
+  auto s = (*e)->NewSession({.n_ctx = 256});
+  auto full = (*s)->Generate("Once upon a time", o);
+  ASSERT_TRUE(full.ok());
+  ASSERT_GT(full->text.size(), 30u);
+  const std::string stop = full->text.substr(20, 5);
+  const size_t cut = full->text.find(stop);
+  o.stop = {stop};
+  (*s)->Reset();
+  std::string streamed;
+  auto r = (*s)->Stream("Once upon a time", o, [&](const TokenEvent& ev) {
+    streamed += ev.piece;
+    return true;
+  });
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->finish_reason, "stop");
+  EXPECT_EQ(r->text, full->text.substr(0, cut));
+  EXPECT_EQ(streamed, r->text);
+}
+
+}  // namespace
+}  // namespace akv

@@ -16,7 +16,7 @@
 #include "server/chat_template.h"
 #include "server/request.h"
 #include "server/sse_parser.h"
-#include "server/text_stream.h"
+#include "engine/text_stream.h"
 
 namespace akv::server {
 namespace {

@@ -12,7 +12,7 @@
 #include "server/metrics.h"
 #include "server/request.h"
 #include "server/sse_parser.h"
-#include "server/text_stream.h"
+#include "engine/text_stream.h"
 
 namespace akv::server {
 namespace {

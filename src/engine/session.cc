@@ -4,7 +4,7 @@
 
 #include "akv/akv.hpp"
 #include "engine/sampler.h"
-#include "engine/utf8.h"
+#include "engine/text_stream.h"
 #include "kv/kv_cache.h"
 #include "model/model.h"
 
@@ -16,20 +16,6 @@ double MsSince(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
-// Length of the longest suffix of `text` that is a proper prefix of some stop string: that
-// much must be held back from the stream until we know whether a stop string follows.
-size_t PartialStopSuffix(const std::string& text, size_t from, const std::vector<std::string>& stops) {
-  size_t best = 0;
-  for (const std::string& s : stops) {
-    for (size_t k = std::min(s.size() - 1, text.size() - from); k > best; --k) {
-      if (text.compare(text.size() - k, k, s, 0, k) == 0) {
-        best = k;
-        break;
-      }
-    }
-  }
-  return best;
-}
 }  // namespace
 
 struct Session::Scratch {
@@ -117,8 +103,7 @@ StatusOr<GenerationResult> Session::Run(const std::string& prompt, const Generat
   AKV_RETURN_IF_ERROR(Prefill(prompt_tokens));
   res.stats.prefill_ms = MsSince(t0);
 
-  std::string text;     // all generated text so far
-  size_t emitted = 0;   // bytes of `text` already released to the caller
+  TextStream text(options.stop);  // UTF-8-safe release, stop strings cut
   res.finish_reason = "length";
   Clock::time_point t_decode;
   CacheStats stats_now;
@@ -137,43 +122,35 @@ StatusOr<GenerationResult> Session::Run(const std::string& prompt, const Generat
       res.finish_reason = "stop";
       break;
     }
-    text += eng.TokenPiece(tok);
-    // Stop strings: the stream holds back any suffix that could start one, so a match always
-    // begins at or after `emitted`.
-    size_t stop_at = std::string::npos;
-    for (const std::string& s : options.stop) stop_at = std::min(stop_at, text.find(s, emitted));
-    const bool stopped = stop_at != std::string::npos;
-    if (stopped) text.resize(stop_at);
-    size_t release_end = stopped ? text.size() : text.size() - PartialStopSuffix(text, emitted, options.stop);
-    release_end = emitted + CompleteUtf8Prefix(std::string_view(text).substr(emitted, release_end - emitted));
+    std::string piece = text.Push(eng.TokenPiece(tok));
     if (on_token) {
       TokenEvent ev;
       ev.token = tok;
       ev.index = i;
-      ev.piece = text.substr(emitted, release_end - emitted);
+      ev.piece = std::move(piece);
       stats_now = cache_->Stats();
       ev.cache = &stats_now;
-      emitted = release_end;
       if (!(*on_token)(ev)) {
         res.finish_reason = "cancelled";
         break;
       }
     }
-    if (stopped) {
+    if (text.stopped()) {
       res.finish_reason = "stop";
       break;
     }
   }
   if (res.stats.n_generated > 0) res.stats.decode_ms = MsSince(t_decode);
   // Release whatever the stream held back (an incomplete character or partial stop match).
-  if (on_token && emitted < text.size() && res.finish_reason != "cancelled") {
+  std::string rest = text.Flush();
+  if (on_token && !rest.empty() && res.finish_reason != "cancelled") {
     TokenEvent ev;
     ev.token = res.tokens.empty() ? -1 : res.tokens.back();
     ev.index = res.stats.n_generated;
-    ev.piece = text.substr(emitted);
+    ev.piece = std::move(rest);
     (*on_token)(ev);
   }
-  res.text = text;
+  res.text = text.text();
   res.stats.cache = cache_->Stats();
   return res;
 }

@@ -18,7 +18,7 @@
 #include "engine/sampler.h"
 #include "server/job.h"
 #include "server/metrics.h"
-#include "server/text_stream.h"
+#include "engine/text_stream.h"
 
 namespace akv::server {
 

@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-namespace akv::server {
+namespace akv {
 
 class TextStream {
  public:
@@ -29,4 +29,4 @@ class TextStream {
   bool stopped_ = false;
 };
 
-}  // namespace akv::server
+}  // namespace akv

@@ -1,10 +1,10 @@
-#include "server/text_stream.h"
+#include "engine/text_stream.h"
 
 #include <algorithm>
 
 #include "engine/utf8.h"
 
-namespace akv::server {
+namespace akv {
 
 namespace {
 // Length of the longest suffix of text[from:] that is a proper prefix of some stop string.
@@ -46,4 +46,4 @@ std::string TextStream::Flush() {
   return out;
 }
 
-}  // namespace akv::server
+}  // namespace akv
