@@ -35,7 +35,7 @@ void AttendDecode(const AttentionShape& shape, std::span<const KvHeadSegments> k
 
   std::vector<DecodeItem> items;
   buffers.spans.clear();
-  const size_t state_floats = size_t(rows) * (dim + 2);
+  const size_t state_floats = CacheLineFloats(size_t(rows) * (dim + 2));
   const bool want_mass = WantsMass(kv_heads);
   size_t logits_floats = 0;
   for (int g = 0; g < n_groups; ++g) {
@@ -53,8 +53,8 @@ void AttendDecode(const AttentionShape& shape, std::span<const KvHeadSegments> k
       items.push_back(item);
     }
   }
-  buffers.states.resize(items.size() * state_floats);
-  float* states = buffers.states.data();
+  buffers.states.resize(items.size() * state_floats + 16);
+  float* states = AlignedStart(buffers.states);
   buffers.logits.resize(logits_floats);
   const std::vector<KernelRows>& group_rows = buffers.prepared.groups;
 

@@ -105,6 +105,14 @@ void AttendPrefill(const AttentionShape& shape, int n_queries, std::span<const K
                    float* out, SoftmaxStats* stats, const AttentionOptions& options,
                    AttentionWorkspace::Buffers& buffers);
 
+// Floats per work item's state rounded to whole cache lines, and a buffer's first 64-byte
+// aligned float: items written by different threads never share a line.
+inline size_t CacheLineFloats(size_t n) { return (n + 15) / 16 * 16; }
+inline float* AlignedStart(AlignedFloats& v) {
+  const uintptr_t p = reinterpret_cast<uintptr_t>(v.data());
+  return v.data() + ((64 - p % 64) % 64) / sizeof(float);
+}
+
 // Number of 32-slot tiles of a segment.
 inline int SegmentTiles(const KvSegment& s) { return (s.n_slots + 31) / 32; }
 

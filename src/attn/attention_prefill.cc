@@ -29,8 +29,9 @@ void AttendPrefill(const AttentionShape& shape, int n_queries, std::span<const K
   }
   span_begin[n_groups] = buffers.spans.size();
 
-  const size_t state_floats = size_t(query_tile) * group * (dim + 2);
-  buffers.states.resize(size_t(threads) * state_floats);
+  const size_t state_floats = CacheLineFloats(size_t(query_tile) * group * (dim + 2));
+  buffers.states.resize(size_t(threads) * state_floats + 16);
+  float* states = AlignedStart(buffers.states);
   // m and 1/d of every row [group][row], for the mass pass.
   buffers.final_stats.resize(size_t(2) * n_groups * group_rows);
   float* final_m = buffers.final_stats.data();
@@ -55,7 +56,7 @@ void AttendPrefill(const AttentionShape& shape, int n_queries, std::span<const K
     }
     if (all.positions) task.rows.positions = all.positions + row0;
     task.spans = std::span<const TileSpan>(buffers.spans.data() + span_begin[g], span_begin[g + 1] - span_begin[g]);
-    task.m = buffers.states.data() + size_t(thread) * state_floats;
+    task.m = states + size_t(thread) * state_floats;
     task.d = task.m + n_rows;
     task.o = task.d + n_rows;
     RunAttentionTask(task);
