@@ -20,11 +20,9 @@ constexpr int64_t kPanelRows = 32;  // GEMM panel height; row tasks are multiple
 constexpr int64_t kFloatGemmMinTokens = 8;
 constexpr int64_t kQuantGemmMinTokens = 4;
 // A task should be worth a few microseconds so the pool's dispatch (~1 us) is amortised.
-constexpr int64_t kMinTaskMacs = 96 * 1024;
+constexpr int64_t kMinTaskMacs = 32 * 1024;
 constexpr int64_t kTasksPerThread = 4;  // dynamic claiming evens out uneven tasks
 constexpr int64_t kMinTokensPerChunk = 24;
-
-int64_t RoundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 struct Split {
   int64_t rows_per_task;
@@ -33,15 +31,18 @@ struct Split {
   int64_t token_tasks;
 };
 
+// Whole panels per task, as evenly as possible, in a multiple of the thread count when there
+// is enough work (e.g. decode of 384 x 384: 4 tasks of 3 panels, not 256 + 128 rows).
 Split PlanSplit(int64_t rows, int64_t cols, int64_t n_tokens, int threads) {
   Split s{rows, 1, n_tokens, 1};
   if (threads <= 1) return s;
-  const int64_t macs_per_row = std::max<int64_t>(1, cols * n_tokens);
-  int64_t per = RoundUp((rows + threads * kTasksPerThread - 1) / (threads * kTasksPerThread),
-                        kPanelRows);
-  per = std::max(per, RoundUp((kMinTaskMacs + macs_per_row - 1) / macs_per_row, kPanelRows));
-  s.rows_per_task = per;
-  s.row_tasks = (rows + per - 1) / per;
+  const int64_t panels = (rows + kPanelRows - 1) / kPanelRows;
+  const int64_t by_work = std::max<int64_t>(1, rows * cols * n_tokens / kMinTaskMacs);
+  int64_t tasks = std::min({panels, by_work, int64_t{threads} * kTasksPerThread});
+  if (tasks > threads) tasks -= tasks % threads;
+  const int64_t panels_per_task = (panels + tasks - 1) / tasks;
+  s.rows_per_task = panels_per_task * kPanelRows;
+  s.row_tasks = (panels + panels_per_task - 1) / panels_per_task;
   // Too few row tasks for the threads: also split the tokens (each chunk repacks its panels).
   if (s.row_tasks < 2 * threads && n_tokens >= 2 * kMinTokensPerChunk) {
     const int64_t want = (2 * threads + s.row_tasks - 1) / s.row_tasks;
