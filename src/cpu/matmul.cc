@@ -80,7 +80,7 @@ void MatMul(const WeightMatrix& w, const float* x, int64_t ldx, int64_t n_tokens
     assert(w.cols % kQK == 0);
     QuantizedActivations& xq = tls_xq;
     const bool gemm = n_tokens >= kQuantGemmMinTokens;
-    xq.Prepare(n_tokens, w.cols, w.type, /*pairs=*/!gemm && n_tokens > 1);
+    xq.Prepare(n_tokens, w.cols, w.type, /*pairs=*/!gemm);
     if (n_tokens >= 16 && pool.size() > 1) {
       const int64_t chunk = 8;
       pool.ParallelFor((n_tokens + chunk - 1) / chunk, [&](int64_t task, int) {

@@ -29,6 +29,10 @@ namespace hn = hwy::HWY_NAMESPACE;
 using DF = hn::ScalableTag<float>;
 using VF = hn::Vec<DF>;
 
+#if HWY_TARGET <= HWY_AVX3
+#include "cpu/avx512_shuffles-inl.h"
+#endif
+
 template <typename WT>
 HWY_INLINE VF LoadF32(DF df, const WT* p) {
   if constexpr (std::is_same_v<WT, float>) {
@@ -92,28 +96,45 @@ HWY_INLINE void GemvTile(const WeightMatrix& w, int64_t r, const float* x, int64
 // Decode (one token): rows in memory order with 4 accumulators along k, so the weights are read
 // as one sequential stream, which the hardware prefetchers follow best. Interleaving 4 rows
 // (as GemvTile does) ran at ~7 GB/s from DRAM on the 32000 x 384 F16 output matrix, this at
-// ~20 GB/s (Zen4, one thread).
+// ~20 GB/s (Zen4, one thread). With AVX-512, 16 rows are reduced by one add tree.
+template <typename WT>
+HWY_INLINE VF RowDot(DF df, const WT* wr, const float* x, int64_t k_total) {
+  const int64_t n = static_cast<int64_t>(hn::Lanes(df));
+  const int64_t k4 = k_total - k_total % (4 * n), k_vec = k_total - k_total % n;
+  VF a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
+  int64_t k = 0;
+  for (; k < k4; k += 4 * n) {
+    a0 = hn::MulAdd(LoadF32(df, wr + k), hn::LoadU(df, x + k), a0);
+    a1 = hn::MulAdd(LoadF32(df, wr + k + n), hn::LoadU(df, x + k + n), a1);
+    a2 = hn::MulAdd(LoadF32(df, wr + k + 2 * n), hn::LoadU(df, x + k + 2 * n), a2);
+    a3 = hn::MulAdd(LoadF32(df, wr + k + 3 * n), hn::LoadU(df, x + k + 3 * n), a3);
+  }
+  for (; k < k_vec; k += n) a0 = hn::MulAdd(LoadF32(df, wr + k), hn::LoadU(df, x + k), a0);
+  VF sum = hn::Add(hn::Add(a0, a1), hn::Add(a2, a3));
+  if (k < k_total) {
+    float tail = 0.0f;
+    for (; k < k_total; ++k) tail += ScalarF32(wr + k) * x[k];
+    sum = hn::Add(sum, hn::IfThenElseZero(hn::FirstN(df, 1), hn::Set(df, tail)));
+  }
+  return sum;
+}
+
 template <typename WT>
 void GemvOneToken(const WeightMatrix& w, const float* x, float* y, int64_t r0, int64_t r1) {
   const DF df;
-  const int64_t n = static_cast<int64_t>(hn::Lanes(df));
   const int64_t k_total = w.cols;
-  const int64_t k4 = k_total - k_total % (4 * n), k_vec = k_total - k_total % n;
-  for (int64_t r = r0; r < r1; ++r) {
-    const WT* wr = Row<WT>(w, r);
-    VF a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
-    int64_t k = 0;
-    for (; k < k4; k += 4 * n) {
-      a0 = hn::MulAdd(LoadF32(df, wr + k), hn::LoadU(df, x + k), a0);
-      a1 = hn::MulAdd(LoadF32(df, wr + k + n), hn::LoadU(df, x + k + n), a1);
-      a2 = hn::MulAdd(LoadF32(df, wr + k + 2 * n), hn::LoadU(df, x + k + 2 * n), a2);
-      a3 = hn::MulAdd(LoadF32(df, wr + k + 3 * n), hn::LoadU(df, x + k + 3 * n), a3);
-    }
-    for (; k < k_vec; k += n) a0 = hn::MulAdd(LoadF32(df, wr + k), hn::LoadU(df, x + k), a0);
-    float s = hn::GetLane(hn::SumOfLanes(df, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));
-    for (; k < k_total; ++k) s += ScalarF32(wr + k) * x[k];
-    y[r] = s;
+#if HWY_TARGET <= HWY_AVX3
+  for (int64_t r = r0; r < r1; r += 16) {
+    const int nr = static_cast<int>(std::min<int64_t>(16, r1 - r));
+    const __m512 sums = SumRows16([&](int i) HWY_ATTR {
+      return i < nr ? RowDot(df, Row<WT>(w, r + i), x, k_total).raw : _mm512_setzero_ps();
+    });
+    _mm512_mask_storeu_ps(y + r, static_cast<__mmask16>((1u << nr) - 1), sums);
   }
+#else
+  for (int64_t r = r0; r < r1; ++r)
+    y[r] = hn::GetLane(hn::SumOfLanes(df, RowDot(df, Row<WT>(w, r), x, k_total)));
+#endif
 }
 
 template <int R, typename WT>
@@ -161,8 +182,6 @@ constexpr int kTokTile = 6;
 // AVX-512: 16 x 16 tiles are widened to f32 and transposed in registers (64 shuffles per tile).
 // Strided scalar stores (one cache line per element) made packing cost more than the whole
 // GEMM below ~64 tokens.
-#include "cpu/transpose16-inl.h"
-
 template <typename WT>
 void PackPanel(const WeightMatrix& w, int64_t r0, int64_t nr, float* HWY_RESTRICT packed) {
   const DF df;

@@ -82,13 +82,26 @@ bool HasVnni() {
   return has;
 }
 
-// Per-row block scales d_w for blocks [g, g + 16) (fewer where masked), as f32.
-AKV_VNNI inline __m512 GatherScales(const uint8_t* first_block, int block_bytes, __mmask16 m) {
-  const __m512i idx = _mm512_mullo_epi32(
-      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-      _mm512_set1_epi32(block_bytes));
-  const __m512i raw = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, first_block, 1);
-  return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(raw));  // low 16 bits of each dword: d
+#define AKV_SIMD_ATTR AKV_VNNI
+#include "cpu/avx512_shuffles-inl.h"
+#undef AKV_SIMD_ATTR
+
+// d_w of blocks b, b+1 as f32, spread [d_b x 8, d_b+1 x 8] to match LoadPair's lanes: one
+// load from the first block's start (both d's are in its first 64 bytes) and a word permute.
+// vpgatherdd was far slower (about 23 cycles per gather on Zen4).
+template <bool kQ4>
+AKV_VNNI inline __m512 PairScales(const uint8_t* block, bool two) {
+  if constexpr (kQ4) {  // d_b+1 is word 9
+    const __m256i raw = two ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block))
+                            : _mm256_maskz_loadu_epi16(1, block);
+    const __m256i idx = _mm256_setr_epi32(0, 0, 0, 0, 0x90009, 0x90009, 0x90009, 0x90009);
+    return _mm512_cvtph_ps(_mm256_permutexvar_epi16(idx, raw));
+  } else {  // d_b+1 is word 17
+    const __m512i raw = two ? _mm512_loadu_si512(block) : _mm512_maskz_loadu_epi16(1, block);
+    const __m512i idx = _mm512_setr_epi32(0, 0, 0, 0, 0x110011, 0x110011, 0x110011, 0x110011,
+                                          0, 0, 0, 0, 0, 0, 0, 0);
+    return _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(idx, raw)));
+  }
 }
 
 // 64 unsigned weight bytes of blocks b, b+1 in element order (second block zero if absent).
@@ -127,31 +140,22 @@ AKV_VNNI void GemvTileVnni(const WeightMatrix& w, int64_t r, const QuantizedActi
   __m512 acc[R][T];
   for (int i = 0; i < R; ++i)
     for (int j = 0; j < T; ++j) acc[i][j] = _mm512_setzero_ps();
-  const __m512i pair_lanes = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-  for (int64_t g = 0; g < nb; g += 16) {
-    const int n_in_group = static_cast<int>(std::min<int64_t>(16, nb - g));
-    const __mmask16 m = static_cast<__mmask16>((1u << n_in_group) - 1);
+  for (int64_t b = 0; b < nb; b += 2) {
+    const bool two = b + 1 < nb;
+    __m512i wv[R];
     __m512 dw[R];
-    for (int i = 0; i < R; ++i) dw[i] = GatherScales(rows[i] + g * kBlockBytes, kBlockBytes, m);
-    for (int p = 0; 2 * p < n_in_group; ++p) {
-      const int64_t b = g + 2 * p;
-      const bool two = b + 1 < nb;
-      const __m512i sel = _mm512_add_epi32(pair_lanes, _mm512_set1_epi32(2 * p));
-      __m512i wv[R];
-      __m512 sw[R];
+    for (int i = 0; i < R; ++i) {
+      wv[i] = LoadPair<kQ4>(rows[i] + b * kBlockBytes, two);
+      dw[i] = PairScales<kQ4>(rows[i] + b * kBlockBytes, two);
+    }
+    for (int j = 0; j < T; ++j) {
+      const __m512i xv = _mm512_loadu_si512(xq.qs(t + j) + b * kQK);
+      const __m512i cv = _mm512_loadu_si512(xq.cpair(t + j) + b * 8);
+      const __m512 dv = _mm512_loadu_ps(xq.dpair(t + j) + b * 8);
       for (int i = 0; i < R; ++i) {
-        wv[i] = LoadPair<kQ4>(rows[i] + b * kBlockBytes, two);
-        sw[i] = _mm512_permutexvar_ps(sel, dw[i]);
-      }
-      for (int j = 0; j < T; ++j) {
-        const __m512i xv = _mm512_loadu_si512(xq.qs(t + j) + b * kQK);
-        const __m512i cv = _mm512_loadu_si512(xq.cpair(t + j) + b * 8);
-        const __m512 dv = _mm512_loadu_ps(xq.dpair(t + j) + b * 8);
-        for (int i = 0; i < R; ++i) {
-          const __m512i sum = _mm512_dpbusd_epi32(cv, wv[i], xv);
-          acc[i][j] =
-              _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(sw[i], dv), acc[i][j]);
-        }
+        const __m512i sum = _mm512_dpbusd_epi32(cv, wv[i], xv);
+        acc[i][j] =
+            _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dw[i], dv), acc[i][j]);
       }
     }
   }
@@ -159,93 +163,50 @@ AKV_VNNI void GemvTileVnni(const WeightMatrix& w, int64_t r, const QuantizedActi
     for (int j = 0; j < T; ++j) y[(t + j) * ldy + r + i] = _mm512_reduce_add_ps(acc[i][j]);
 }
 
-// Horizontal sums of 16 vectors at once (a transposing add tree, 46 ops for 16 rows instead
-// of a serial 8-op reduction per row). Level 1: (A, B) -> [A.q0+A.q2, A.q1+A.q3, B.q0+B.q2,
-// B.q1+B.q3] in 128-bit quarters; level 2: four rows, one per quarter; levels 3-4 finish inside
-// the quarters, leaving sum(row 4s + q) in lane 4q + s.
-AKV_VNNI inline __m512 SumL1(__m512 a, __m512 b) {
-  return _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xEE));
-}
-AKV_VNNI inline __m512 SumL2(__m512 a, __m512 b) {
-  return _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x88), _mm512_shuffle_f32x4(a, b, 0xDD));
-}
-AKV_VNNI inline __m512 SumL3(__m512 a, __m512 b) {
-  return _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
-}
-AKV_VNNI inline __m512 SumL4(__m512 a, __m512 b) {
-  // Moves pairs of floats as one 64-bit element; the add itself is in f32.
-  const __m512d x = _mm512_castps_pd(a), y = _mm512_castps_pd(b);
-  return _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)),
-                       _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
-}
-// v[0..15] -> lane i = sum of v[i].
-template <typename RowFn>
-AKV_VNNI inline __m512 SumRows16(const RowFn& row) {
-  auto quad = [&](int i) HWY_ATTR {
-    const __m512 t0 = SumL1(row(i), row(i + 1));
-    const __m512 t1 = SumL1(row(i + 2), row(i + 3));
-    return SumL2(t0, t1);
-  };
-  const __m512 u0 = quad(0), u1 = quad(4);
-  const __m512 v0 = SumL3(u0, u1);
-  const __m512 u2 = quad(8), u3 = quad(12);
-  const __m512 v1 = SumL3(u2, u3);
-  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-  return _mm512_permutexvar_ps(order, SumL4(v0, v1));
-}
-
 // Decode (one token): rows in memory order (one sequential stream for the prefetchers, as in
 // the float GEMV), 16 rows per chunk whose 16 accumulators are summed by one add tree.
-// Per pair of blocks: 2 loads, xor (or nibble unpack), vpdpbusd, cvt, permute of the row's
-// d_w * d_x products, FMA.
+// Per pair of blocks: 2 loads + xor (Q4_0: nibble unpack), vpdpbusd, cvt, the pair's d_w
+// (PairScales) times the precomputed d_x pair, FMA.
 template <bool kQ4>
 AKV_VNNI void GemvOneTokenVnni(const WeightMatrix& w, const QuantizedActivations& xq, int64_t t,
                                float* y, int64_t r0, int64_t r1) {
   constexpr int kBlockBytes = kQ4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
   const int64_t nb = xq.n_blocks;
+  const int64_t row_bytes = static_cast<int64_t>(w.row_bytes);
   const int8_t* xs = xq.qs(t);
-  const int32_t* xc = xq.corr(t);
-  const float* xd = xq.d(t);
-  const __m512i pair_lanes = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  const int32_t* xc = xq.cpair(t);
+  const float* xd = xq.dpair(t);
   // Dot product of row r with x, as a vector to be summed.
-  auto row_dot = [&](int64_t r) HWY_ATTR {
-    const uint8_t* row = w.data + r * static_cast<int64_t>(w.row_bytes);
+  auto row_dot = [&](int64_t r) AKV_VNNI __attribute__((always_inline)) {
+    const uint8_t* row = w.data + r * row_bytes;
+    auto pair = [&](int64_t b) AKV_VNNI __attribute__((always_inline)) {
+      const bool two = b + 1 < nb;
+      const __m512i sum = _mm512_dpbusd_epi32(_mm512_loadu_si512(xc + b * 8),
+                                              LoadPair<kQ4>(row + b * kBlockBytes, two),
+                                              _mm512_loadu_si512(xs + b * kQK));
+      const __m512 scale =
+          _mm512_mul_ps(PairScales<kQ4>(row + b * kBlockBytes, two), _mm512_loadu_ps(xd + b * 8));
+      return std::pair<__m512, __m512>(_mm512_cvtepi32_ps(sum), scale);
+    };
+    // Two named accumulators: indexing an array by pair parity made GCC keep it on the stack,
+    // putting a store-to-load forwarding delay on every FMA.
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-    for (int64_t g = 0; g < nb; g += 16) {
-      const int n_in_group = static_cast<int>(std::min<int64_t>(16, nb - g));
-      const __mmask16 m = static_cast<__mmask16>((1u << n_in_group) - 1);
-      const __m512 dwx = _mm512_mul_ps(GatherScales(row + g * kBlockBytes, kBlockBytes, m),
-                                       _mm512_maskz_loadu_ps(m, xd + g));
-      // Each block's correction spread over its 8 lanes (exact: corr is a multiple of 8).
-      const __m512i corr8 = _mm512_srai_epi32(_mm512_maskz_loadu_epi32(m, xc + g), 3);
-      auto pair = [&](int p) HWY_ATTR {
-        const int64_t b = g + 2 * p;
-        const __m512i sel = _mm512_add_epi32(pair_lanes, _mm512_set1_epi32(2 * p));
-        const __m512i wv = LoadPair<kQ4>(row + b * kBlockBytes, b + 1 < nb);
-        const __m512i sum = _mm512_dpbusd_epi32(_mm512_permutexvar_epi32(sel, corr8), wv,
-                                                _mm512_loadu_si512(xs + b * kQK));
-        const __m512 scale = _mm512_permutexvar_ps(sel, dwx);
-        return std::pair<__m512, __m512>(_mm512_cvtepi32_ps(sum), scale);
-      };
-      // Two named accumulators: indexing an array by (p & 1) made GCC keep it on the stack,
-      // putting a store-to-load forwarding delay on every FMA.
-      int p = 0;
-      for (; 2 * (p + 1) < n_in_group; p += 2) {
-        const auto [s0, d0] = pair(p);
-        const auto [s1, d1] = pair(p + 1);
-        acc0 = _mm512_fmadd_ps(s0, d0, acc0);
-        acc1 = _mm512_fmadd_ps(s1, d1, acc1);
-      }
-      if (2 * p < n_in_group) {
-        const auto [s0, d0] = pair(p);
-        acc0 = _mm512_fmadd_ps(s0, d0, acc0);
-      }
+    int64_t b = 0;
+    for (; b + 2 < nb; b += 4) {
+      const auto [s0, d0] = pair(b);
+      const auto [s1, d1] = pair(b + 2);
+      acc0 = _mm512_fmadd_ps(s0, d0, acc0);
+      acc1 = _mm512_fmadd_ps(s1, d1, acc1);
+    }
+    if (b < nb) {
+      const auto [s0, d0] = pair(b);
+      acc0 = _mm512_fmadd_ps(s0, d0, acc0);
     }
     return _mm512_add_ps(acc0, acc1);
   };
   for (int64_t r = r0; r < r1; r += 16) {
     const int nr = static_cast<int>(std::min<int64_t>(16, r1 - r));
-    const __m512 sums = SumRows16([&](int i) HWY_ATTR {
+    const __m512 sums = SumRows16([&](int i) AKV_VNNI __attribute__((always_inline)) {
       return i < nr ? row_dot(r + i) : _mm512_setzero_ps();
     });
     _mm512_mask_storeu_ps(y + r, static_cast<__mmask16>((1u << nr) - 1), sums);
@@ -278,8 +239,6 @@ AKV_VNNI void GemvVnni(const WeightMatrix& w, const QuantizedActivations& xq, in
 
 constexpr int kPanelRows = 32;  // 2 x 16 int32 lanes
 constexpr int kTokTile = 6;     // 2 x 6 int32 + 2 x 6 f32 accumulators = 24 zmm
-
-#include "cpu/transpose16-inl.h"
 
 // Repacks rows [r, r + nr) (nr <= 32) into pw[(b * 8 + j) * 2 + half] (see the file comment)
 // and their scales into dw[b * 2 + half]; rows beyond nr read as zero. The 4-byte groups are
