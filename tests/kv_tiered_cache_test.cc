@@ -152,8 +152,8 @@ TEST(TieredCache, ColdTokenNeededByAQueryIsPromoted) {
   ThreadPool pool(1);
   KvShape shape{1, 1, 64, 1};
   auto cfg = CacheConfig::Parse(
-      "akv,hot_budget=40,warm_budget=32,n_anchors=4,protect_recent=16,cold_attend_all=false,promote_k=1,"
-      "promote_interval=1,migrate_interval=1,page_size=32,prefill_chunk=32,hadamard=false");
+      "akv,hot_budget=40,warm_budget=64,n_anchors=4,protect_recent=16,cold_attend_all=false,promote_k=1,"
+      "promote_interval=1,migrate_interval=1,page_size=32,prefill_chunk=32,hadamard=false,pool_kernel=1");
   ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
   auto cache = TieredCache::Create(*cfg, shape, 2048);
   ASSERT_TRUE(cache.ok());

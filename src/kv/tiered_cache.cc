@@ -31,6 +31,7 @@ struct TieredCache::Page {
   std::vector<float> mass;     // attention mass of the last observed queries (kernel output)
   std::vector<float> mass_sum, mass_sq;  // AKCB heavy-hitter statistics
   std::vector<int32_t> n_obs;
+  std::vector<int64_t> pinned_until;  // promoted slots stay warm until attention has seen them
 
   explicit Page(Tier t, const PageLayout* l) : tier(t), layout(l) {
     const size_t bytes = (l->total_bytes + 63) / 64 * 64;
@@ -41,6 +42,7 @@ struct TieredCache::Page {
     mass_sum.assign(l->capacity, 0.f);
     mass_sq.assign(l->capacity, 0.f);
     n_obs.assign(l->capacity, 0);
+    pinned_until.assign(l->capacity, -1);
     ResetKeySummary(l->head_dim, key_min(), key_max());
   }
   // Sections a codec does not have (scales of f16 data) are at offset 0 in the layout.
@@ -90,6 +92,7 @@ StatusOr<std::unique_ptr<TieredCache>> TieredCache::Create(const CacheConfig& co
   c->workspaces_ = std::vector<AttentionWorkspace>(shape.n_layer);
   c->last_q_.assign(static_cast<size_t>(shape.n_layer) * shape.n_head_kv * shape.n_q_per_kv * hd, 0.f);
   c->layer_hot_scale_.assign(shape.n_layer, 1.0);
+  c->last_max_logit_.assign(static_cast<size_t>(shape.n_layer) * shape.n_head_kv, -INFINITY);
   if (!config.hot_budget_layers.empty()) {
     AKV_ASSIGN_OR_RETURN(c->layer_hot_budget_, config.LayerHotBudgets());
     if (static_cast<int>(c->layer_hot_budget_.size()) != shape.n_layer)
@@ -137,6 +140,7 @@ Status TieredCache::Append(int layer, const float* k, const float* v, const int3
       p->positions()[s] = positions[t];
       p->score[s] = p->mass[s] = p->mass_sum[s] = p->mass_sq[s] = 0.f;
       p->n_obs[s] = 0;
+      p->pinned_until[s] = -1;
       ++p->n;
       ++hs.count[0];
     }
@@ -188,8 +192,17 @@ Status TieredCache::Attend(int layer, const float* q, const int32_t* positions, 
     std::vector<KvHeadSegments> heads(n_kv);
     for (int h = 0; h < n_kv; ++h) heads[h] = {segs[h], masses[h]};
     const int64_t off = (n_q - n_obs) * n_head_total * hd;
+    std::vector<SoftmaxStats> stats(n_obs * n_head_total);
     AKV_RETURN_IF_ERROR(akv::Attend(shape, static_cast<int>(n_obs), q + off, positions + (n_q - n_obs), heads, out + off,
-                                    nullptr, opts));
+                                    stats.data(), opts));
+    // The newest query's largest logit per KV head: a cold page whose bound cannot come near it
+    // cannot draw attention worth promoting for.
+    for (int h = 0; h < n_kv; ++h) {
+      float m = -INFINITY;
+      for (int g = 0; g < shape.n_q_per_kv; ++g)
+        m = std::max(m, stats[(n_obs - 1) * n_head_total + h * shape.n_q_per_kv + g].max_logit);
+      last_max_logit_[static_cast<size_t>(layer) * n_kv + h] = m;
+    }
   }
   // The pass's last query drives promotion (the newest token asks what it needs).
   std::copy_n(q + (n_q - 1) * n_head_total * hd, n_head_total * hd, &last_q_[static_cast<size_t>(layer) * n_head_total * hd]);
@@ -243,6 +256,7 @@ void TieredCache::RemoveSlot(Page& p, int slot) {
     p.mass_sum[slot] = p.mass_sum[last];
     p.mass_sq[slot] = p.mass_sq[last];
     p.n_obs[slot] = p.n_obs[last];
+    p.pinned_until[slot] = p.pinned_until[last];
   }
   --p.n;
 }
@@ -268,6 +282,7 @@ void TieredCache::MoveSlot(HeadStore& hs, Page& src, int slot, Tier to) {
   dst->mass_sum[d] = src.mass_sum[slot];
   dst->mass_sq[d] = src.mass_sq[slot];
   dst->n_obs[d] = src.n_obs[slot];
+  dst->pinned_until[d] = src.pinned_until[slot];
   ++dst->n;
   ++hs.count[static_cast<int>(to)];
   --hs.count[static_cast<int>(src.tier)];
@@ -310,6 +325,7 @@ void TieredCache::Compact(HeadStore& hs, int tier) {
     dst.mass_sum[to] = src.mass_sum[from];
     dst.mass_sq[to] = src.mass_sq[from];
     dst.n_obs[to] = src.n_obs[from];
+    dst.pinned_until[to] = src.pinned_until[from];
     ++dst.n;
     --src.n;
   }
@@ -379,11 +395,15 @@ void TieredCache::Migrate(int layer, int head, bool decode) {
       for (auto& p : hs.pages[t])
         for (int s = 0; s < p->n; ++s) {
           const int32_t pos = p->positions()[s];
-          if (is_protected(pos)) continue;
-          c.push_back({rank_score(pos), p.get(), s});
+          if (is_protected(pos) || p->pinned_until[s] > decode_steps_) continue;
+          c.push_back({rank_score(pos), p.get(), s, pos});
         }
     excess = std::min<int64_t>(excess, c.size());
-    std::nth_element(c.begin(), c.begin() + excess, c.end(), [](const Candidate& a, const Candidate& b) { return a.score < b.score; });
+    // Ties (equal scores are common: never-attended slots) break by position, oldest first, so
+    // the choice never depends on where pages happen to sit in memory.
+    std::nth_element(c.begin(), c.begin() + excess, c.end(), [](const Candidate& a, const Candidate& b) {
+      return a.score != b.score ? a.score < b.score : a.position < b.position;
+    });
     c.resize(excess);
     // Page by page, descending slot order: the swap-with-last removal never disturbs a slot
     // still to be moved.
@@ -431,7 +451,9 @@ void TieredCache::DemoteBlocks(HeadStore& hs, std::vector<SlotRef> slots) {
   if (n == 0) return;
   // Oldest first, so blocks hold consecutive tokens as KIVI's do.
   std::vector<SlotRef> order(slots.begin(), slots.end());
-  std::sort(order.begin(), order.end(), [](const SlotRef& a, const SlotRef& b) { return a.score < b.score; });
+  std::sort(order.begin(), order.end(), [](const SlotRef& a, const SlotRef& b) {
+    return a.score != b.score ? a.score < b.score : a.position < b.position;
+  });
   order.resize(n);
   const PageLayout& W = layout_[1];
   std::vector<float> keys(static_cast<size_t>(G) * hd), value(hd);
@@ -452,6 +474,7 @@ void TieredCache::DemoteBlocks(HeadStore& hs, std::vector<SlotRef> slots) {
       dst->mass_sum[first + i] = x.page->mass_sum[x.slot];
       dst->mass_sq[first + i] = x.page->mass_sq[x.slot];
       dst->n_obs[first + i] = x.page->n_obs[x.slot];
+      dst->pinned_until[first + i] = -1;
     }
     (void)EncodeKeyBlockPerChannel(W.key, hd, keys.data(), first, dst->key_data(), dst->key_scales(), dst->key_zeros());
     dst->n += G;
@@ -482,15 +505,20 @@ void TieredCache::Promote(int layer, int head) {
     bound.push_back({b, p.get()});
   }
   const size_t k = std::min<size_t>(config_.promote_k, bound.size());
-  std::partial_sort(bound.begin(), bound.begin() + k, bound.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-  // The bound must beat what the warm tier already offers, or nothing in cold is wanted.
-  float warm_top = 0;
-  for (auto& p : hs.pages[1])
-    for (int s = 0; s < p->n; ++s) warm_top = std::max(warm_top, p->score[s]);
+  std::partial_sort(bound.begin(), bound.begin() + k, bound.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second->positions()[0] < b.second->positions()[0];
+  });
+  // Promote a page only if its logit bound comes within kPromoteMargin of the newest query's
+  // largest logit, i.e. if it could hold at least e^-kPromoteMargin (1%) of that key's weight.
+  constexpr double kPromoteMargin = 4.6;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+  const double floor_logit = last_max_logit_[static_cast<size_t>(layer) * shape_.n_head_kv + head] - kPromoteMargin;
   for (size_t i = 0; i < k; ++i) {
+    if (bound[i].first * scale < floor_logit) break;
     Page* p = bound[i].second;
     while (p->n > 0) {
-      p->score[p->n - 1] = std::max(p->score[p->n - 1], warm_top);  // survive the next demotion round
+      // Pinned in warm until attention has looked at it; its real attention mass decides after.
+      p->pinned_until[p->n - 1] = decode_steps_ + config_.promote_interval;
       MoveSlot(hs, *p, p->n - 1, Tier::kWarm);
       ++promotions_;
     }
@@ -540,8 +568,9 @@ void TieredCache::EndStep() {
   // Layer statistics are taken over the prompt (every prefill pass) and frozen at the first
   // decode step.
   if (config_.layer_adaptive && !decode) ComputeLayerStats();
-  const int64_t step = decode ? decode_steps_ : steps_;
-  if (!config_.cold_attend_all && step % config_.promote_interval == 0)
+  // Promotion answers what a generated token's query needs; prompt passes rank tokens by the
+  // attention they actually draw.
+  if (decode && !config_.cold_attend_all && decode_steps_ % config_.promote_interval == 0)
     for (int l = 0; l < shape_.n_layer; ++l)
       for (int h = 0; h < shape_.n_head_kv; ++h) Promote(l, h);
   auto migrate_all = [&] {

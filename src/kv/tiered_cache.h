@@ -65,6 +65,7 @@ class TieredCache : public KvCache {
     float score;  // ranking score (position when ranking by recency)
     Page* page;
     int slot;
+    int32_t position;
   };
   void Migrate(int layer, int head, bool decode);
   // KIVI: moves whole blocks of group_size slots (oldest first) from hot to per-channel warm pages.
@@ -82,6 +83,7 @@ class TieredCache : public KvCache {
   std::vector<HeadStore> stores_;  // [layer * n_head_kv + head]
   std::vector<AttentionWorkspace> workspaces_;
   std::vector<float> last_q_;      // [n_layer][n_heads * head_dim]: last decode query (promotion)
+  std::vector<float> last_max_logit_;  // [layer * n_head_kv + head]: newest query's largest logit
   std::vector<double> layer_hot_scale_;
   std::vector<double> layer_hot_budget_;  // hot_budget_layers, when given
   double byte_scale_ = 1.0;               // < 1 while kv_budget_mb forces smaller tier budgets
