@@ -126,7 +126,7 @@ void GemvOneToken(const WeightMatrix& w, const float* x, float* y, int64_t r0, i
 #if HWY_TARGET <= HWY_AVX3
   for (int64_t r = r0; r < r1; r += 16) {
     const int nr = static_cast<int>(std::min<int64_t>(16, r1 - r));
-    const __m512 sums = SumRows16([&](int i) HWY_ATTR {
+    const __m512 sums = SumRows16([&](int i) HWY_ATTR __attribute__((always_inline)) {
       return i < nr ? RowDot(df, Row<WT>(w, r + i), x, k_total).raw : _mm512_setzero_ps();
     });
     _mm512_mask_storeu_ps(y + r, static_cast<__mmask16>((1u << nr) - 1), sums);
