@@ -148,15 +148,18 @@ Status CheckOptions(const RecallPromptOptions& o) {
 
 const std::vector<FactTemplate>& DefaultFactTemplates() {
   // Each cue holds a token the filler books never use (a straight double quote; they use
-  // curly ones) a few tokens before the value. Measured with the full cache on
-  // akv-tiny-llama-25m (depths 5/50/95%, 2 trials): "card" 5/6 at 2K and 3/6 at 4K, "quote"
-  // 9/9 at 1K and 4/9 at 4K, "safe" 4/6 at 2K. Weaker cues measured and left out: "The locker
-  // of X opens with the code "" (2/9 at 1K), "[X's card number is" (2/9 at 4K), "X said: "I
-  // live in room" (0/6 at 2K).
+  // curly ones) a few tokens before the value, and ends in "number is", which the model
+  // continues with digits. Full-cache accuracy on akv-tiny-llama-25m (6 trials, depths
+  // 5/25/50/75/95%): at 2K "quote" 50/67/100/100/83, "card" 50/67/100/100/100, "phone" and
+  // "room" 67/67/100/100/100; at 4K all four 0/17..33/33/83..100/100. Measured and left out:
+  // "My secret code is" (0..3% overall), "My PIN is" (3..20%), "The code of my safe is"
+  // (23% at 4K), "The locker of X opens with the code "" (2/9 at 1K), "[X's card number is"
+  // (2/9 at 4K).
   static const std::vector<FactTemplate> v = {
       {"quote", "{name} said: \"My secret number is {value}.\"", "{name} said: \"My secret number is"},
       {"card", "{name} said: \"My card number is {value}.\"", "{name} said: \"My card number is"},
-      {"safe", "{name} said: \"The code of my safe is {value}.\"", "{name} said: \"The code of my safe is"},
+      {"phone", "{name} said: \"My phone number is {value}.\"", "{name} said: \"My phone number is"},
+      {"room", "{name} said: \"My room number is {value}.\"", "{name} said: \"My room number is"},
   };
   return v;
 }

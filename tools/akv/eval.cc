@@ -253,7 +253,7 @@ void RegisterEval(CLI::App& app) {
   sub->add_option("--seed", f->seed, "Seed of the prompts (same seed: same prompts and results)")->capture_default_str();
   sub->add_option("--facts", f->facts, "multifact: facts in the context (one asked)")->check(CLI::PositiveNumber)->capture_default_str();
   sub->add_option("--digits", f->digits, "Digits of each value")->check(CLI::Range(1, 10))->capture_default_str();
-  sub->add_option("--templates", f->templates, "Fact templates (comma list of quote, card, safe; default: all)");
+  sub->add_option("--templates", f->templates, "Fact templates (comma list of quote, card, phone, room; default: all)");
   sub->add_option("--filler", f->filler, "Filler text files (default: $AKV_SHARED/data/{treasure_island,secret_garden}.txt)")
       ->delimiter(',');
   sub->add_option("-f,--text", f->text, "ppl: text file (default: $AKV_SHARED/data/treasure_island.txt)");
