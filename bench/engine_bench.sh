@@ -14,6 +14,9 @@ for q in f16 q8_0 q4_0; do
 done
 $AKV bench -m "$S/models/akv-tiny-llama-25m-f16.gguf" -t "$T" -p 0 -n 128 -d 512,2048,4096 -r 3 \
   --json "$OUT/depth-llama25m-f16.json"
+# Decode with the adaptive cache vs the f16 cache at 4K and 16K tokens of context (the KV-bound regime).
+$AKV bench -m "$S/models/akv-tiny-llama-25m-f16.gguf" -t "$T" -p 0 -n 64 -d 4096,16384 -r 2 \
+  --cache full --cache akv:balanced --cache akv:aggressive --json "$OUT/depth-akv-llama25m-f16.json"
 $AKV perplexity -m "$S/models/akv-tiny-llama-25m-f16.gguf" -t "$T" -f "$S/data/treasure_island.txt" -c 2048 --chunks 24 \
   --json "$OUT/ppl-llama25m-f16-ti-2048.json"
 $AKV perplexity -m "$S/models/akv-tiny-llama-25m-f16.gguf" -t "$T" -f "$S/data/treasure_island.txt" -c 512 --chunks 64 \
