@@ -146,3 +146,17 @@ TEST(EvalGrid, RejectsBadGrids) {
 
 }  // namespace
 }  // namespace akv
+
+#include "eval/progress_bar.h"
+
+namespace akv {
+namespace {
+
+TEST(EvalProgress, RendersBarCountsAndEta) {
+  EXPECT_EQ(ProgressBar::Render(5, 10, 12.0, 10, "recall ctx=1024"), "[#####     ] 5/10 0:12 eta 0:12 recall ctx=1024");
+  EXPECT_EQ(ProgressBar::Render(0, 4, 0.0, 4, ""), "[    ] 0/4 0:00");
+  EXPECT_EQ(ProgressBar::Render(4, 4, 3725.0, 4, "done"), "[####] 4/4 1:02:05 done");
+}
+
+}  // namespace
+}  // namespace akv

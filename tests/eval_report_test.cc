@@ -172,6 +172,8 @@ TEST(EvalReport, MarkdownTables) {
   EXPECT_NE(md.find("| h2o | 0.25 | 1K | 0 | 100 | 100 | 67 | 6 |"), std::string::npos) << md;
   EXPECT_NE(md.find("| kivi | 0.25 | 2K |"), std::string::npos);
   EXPECT_NE(md.find("unknown KV cache 'snapkv'"), std::string::npos);
+  EXPECT_NE(md.find("## At equal KV memory: recall of the fact at 5% depth"), std::string::npos);
+  EXPECT_NE(md.find("| h2o | 0.25 | 0 (26%) | 0 (26%) |"), std::string::npos) << md;
   EXPECT_NE(md.find("| akv:balanced @0.25 | 24.0% | yes | no | 50.0 |"), std::string::npos) << "bar at the largest context";
 }
 

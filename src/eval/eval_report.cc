@@ -219,6 +219,41 @@ std::vector<Section> BuildSections(const EvalRun& run, const ReportOptions& o) {
     out.push_back(std::move(sec));
   }
 
+  // The comparison that motivates AKV: at one memory budget, the fact furthest from the query.
+  for (const std::string& task : s.tasks) {
+    if (task != "recall") continue;
+    double shallow = 2;
+    for (const RecallRow& r : s.recall)
+      if (r.task == task && !r.by_depth.empty()) shallow = std::min(shallow, r.by_depth.begin()->first);
+    if (shallow > 1) continue;
+    Section sec;
+    sec.heading = "At equal KV memory: recall of the fact at " + F("%g%%", 100 * shallow) + " depth";
+    sec.paragraphs.push_back("Accuracy (%) on the fact furthest from the question, per context; in brackets the "
+                             "measured KV memory as a fraction of the f16 cache.");
+    Table t;
+    t.header = {"method", "budget"};
+    for (int ctx : s.contexts) t.header.push_back(CtxName(ctx));
+    for (const std::string& label : s.labels) {
+      std::vector<std::string> row;
+      bool any = false;
+      for (int ctx : s.contexts) {
+        const RecallRow* r = s.FindRecall(task, label, ctx);
+        if (!r || !r->error.empty() || !r->by_depth.count(shallow)) {
+          row.push_back("-");
+          continue;
+        }
+        any = true;
+        row.push_back(Pct(r->by_depth.at(shallow)) + " (" + F("%.0f%%", 100 * r->cache.memory_fraction) + ")");
+      }
+      if (!any) continue;
+      const std::string method = label.substr(0, label.find(" @"));
+      row.insert(row.begin(), {method, label.size() > method.size() ? label.substr(method.size() + 2) : "-"});
+      t.rows.push_back(std::move(row));
+    }
+    sec.tables.push_back(std::move(t));
+    out.push_back(std::move(sec));
+  }
+
   // The bar.
   const int bar_ctx = o.bar_ctx > 0 ? o.bar_ctx : (s.contexts.empty() ? 0 : s.contexts.back());
   const std::vector<BarCheck> bars = CheckBar(s, bar_ctx, o.bar_budget);
