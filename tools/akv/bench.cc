@@ -6,6 +6,9 @@
 
 #include "common.h"
 #include "eval/speed_bench.h"
+#ifdef AKV_HAVE_CUDA
+#include "cuda/cuda_backend.h"
+#endif
 
 namespace akv::cli {
 
@@ -23,6 +26,20 @@ struct BenchFlags {
 };
 
 int Run(const BenchFlags& f) {
+#ifdef AKV_HAVE_CUDA
+  if (f.device == "cuda") {  // the GPU backend's own loop (src/cuda/cuda_bench.cc)
+    cuda::BenchOptions o;
+    o.model_path = f.model.model;
+    o.prompt = f.prompt;
+    o.gen = f.gen;
+    o.depth = f.depth;
+    o.reps = f.reps;
+    o.json = f.json;
+    o.caches.clear();
+    for (const std::string& c : f.caches) o.caches.push_back(c == "full" ? "f16" : c);
+    return cuda::RunBench(o);
+  }
+#endif
   if (f.device != "cpu") return ReportError(Unsupported("device '" + f.device + "' is not available in this build"));
   auto engine = f.model.LoadEngine();
   if (!engine) return 1;

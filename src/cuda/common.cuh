@@ -1,0 +1,48 @@
+// Device-side helpers shared by the kernels (warp reductions, conversions, tier addressing).
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+#include "cuda/kernels.h"
+
+namespace akv::cuda {
+
+constexpr unsigned kFullMask = 0xffffffffu;
+constexpr float kLog2e = 1.4426950408889634f;
+
+__device__ __forceinline__ float WarpSum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(kFullMask, v, o);
+  return v;
+}
+__device__ __forceinline__ float WarpMax(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(kFullMask, v, o));
+  return v;
+}
+__device__ __forceinline__ float WarpMin(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = fminf(v, __shfl_xor_sync(kFullMask, v, o));
+  return v;
+}
+
+// 5-bit bit reversal: after the transposing reduction (attention_decode.cu), lane l holds slot
+// Brev5(l).
+__device__ __forceinline__ int Brev5(int x) { return static_cast<int>(__brev(static_cast<unsigned>(x)) >> 27); }
+
+__device__ __forceinline__ float H2F(uint16_t h) { return __half2float(__ushort_as_half(h)); }
+__device__ __forceinline__ uint16_t F2H(float f) { return __half_as_ushort(__float2half_rn(f)); }
+
+// Exact small unsigned integer (< 2^23) to float without the slow I2F path: 0x4B000000 | c is
+// 2^23 + c.
+__device__ __forceinline__ float CodeToFloat(uint32_t c) { return __uint_as_float(0x4B000000u | c) - 8388608.0f; }
+
+// Start of page `p` of job `j`.
+__device__ __forceinline__ uint8_t* PageOf(const DevTier& t, int job, int page) {
+  return t.pool + static_cast<size_t>(t.page_table[static_cast<int64_t>(job) * t.max_pages + page]) * t.page_bytes;
+}
+
+}  // namespace akv::cuda

@@ -1,0 +1,298 @@
+// The whole model on the GPU: the shared models' llama.cpp reference outputs reproduced through
+// CudaModel / CudaSession (same bars as engine_reference_test.cc: top-1 >= 99%, |dNLL| <= 0.01,
+// last logits rel-L2 <= 1e-2, 16 greedy tokens identical), agreement with the CPU forward pass,
+// graph vs no-graph decode, the tiered (akv) caches, attention mass, and the refusal of models
+// the kernels do not cover. Skips without a CUDA device or without the fixtures.
+#include <gtest/gtest.h>
+
+#ifndef AKV_HAVE_CUDA
+TEST(CudaModel, Reference) { GTEST_SKIP() << "built without the CUDA backend (AKV_CUDA=OFF or no nvcc)"; }
+#else
+
+#include <nlohmann/json.hpp>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+
+#include "akv/akv.hpp"
+#include "cuda/cuda_backend.h"
+#include "eval/perplexity.h"
+#include "model/model.h"
+#include "test_util.h"
+
+namespace akv {
+namespace {
+
+using nlohmann::json;
+
+bool FileExists(const std::string& p) {
+  struct stat st;
+  return stat(p.c_str(), &st) == 0;
+}
+
+std::vector<json> ReadJsonl(const std::string& path) {
+  std::vector<json> rows;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) rows.push_back(json::parse(line));
+  return rows;
+}
+
+double RelL2(const float* a, const float* b, size_t n) {
+  double e = 0, s = 0;
+  for (size_t i = 0; i < n; ++i) {
+    e += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+    s += double(b[i]) * b[i];
+  }
+  return std::sqrt(e / std::max(s, 1e-300));
+}
+
+int Argmax(const float* x, int n) { return static_cast<int>(std::max_element(x, x + n) - x); }
+
+class CudaReferenceTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (cuda::DeviceCount() == 0) GTEST_SKIP() << "no CUDA device: GPU model tests skipped";
+    if (test::SharedDir().empty()) GTEST_SKIP() << "shared fixtures not found (set AKV_SHARED)";
+    const std::string path = test::ModelPath(GetParam() + ".gguf");
+    if (!FileExists(path)) GTEST_SKIP() << "model " << path << " not present";
+    auto m = Model::Load(path);
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    model_ = std::move(*m);
+    auto g = cuda::CudaModel::Upload(*model_);
+    ASSERT_TRUE(g.ok()) << g.status().ToString();
+    gpu_ = std::move(*g);
+  }
+  std::string Ref(const std::string& suffix) const { return test::SharedDir() + "/reference/" + GetParam() + suffix; }
+  std::unique_ptr<cuda::CudaSession> NewSession(int n_ctx, const std::string& cache = "f16", bool graphs = true,
+                                                bool mass = false) {
+    cuda::SessionOptions o;
+    o.n_ctx = n_ctx;
+    auto preset = cuda::KvPresetByName(cache);
+    EXPECT_TRUE(preset.ok()) << preset.status().ToString();
+    o.cache = *preset;
+    o.use_graphs = graphs;
+    o.attention_mass = mass;
+    auto s = gpu_->NewSession(o);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+  std::unique_ptr<Model> model_;
+  std::unique_ptr<cuda::CudaModel> gpu_;
+};
+
+// The bars of engine_reference_test.cc. Q8_0/Q4_0 weights quantize activations to 8 bits before
+// every matmul (as llama.cpp and our CPU do), so independent runs carry quantization noise of the
+// size of llama.cpp's own Q8_0-vs-F16 difference: for them every top-1 / greedy disagreement must
+// be a near-tie (kTieLogits) and top-1 agreement >= 98% over all prompts' positions together
+// (one near-tie in a 29-token prompt is 96.6%), logits rel-L2 <= 2e-2.
+constexpr double kTieLogits = 0.25;
+
+bool QuantizedActivations(const Model& m) {
+  const auto& w = m.weights();
+  return w.layers.empty() ? false
+                          : (w.layers[0].wq.type == GgmlType::Q8_0 || w.layers[0].wq.type == GgmlType::Q4_0);
+}
+
+TEST_P(CudaReferenceTest, LogitsMatchLlamaCpp) {
+  const int V = model_->config().n_vocab;
+  const bool qa = QuantizedActivations(*model_);
+  int64_t top1_all = 0, positions_all = 0;
+  for (const json& row : ReadJsonl(Ref(".logits.jsonl"))) {
+    std::vector<int32_t> tokens = row["tokens"].get<std::vector<int32_t>>();
+    const int n = static_cast<int>(tokens.size());
+    auto s = NewSession(std::max(n, 64));
+    ASSERT_TRUE(s);
+    std::vector<float> logits(static_cast<size_t>(n) * V);
+    ASSERT_TRUE(s->Prefill(tokens, logits.data()).ok());
+    int top1 = 0;
+    double nll = 0, worst_gap = 0;
+    std::vector<float> lp;
+    for (int i = 0; i < n; ++i) {
+      std::span<const float> li(&logits[static_cast<size_t>(i) * V], V);
+      const int ours = Argmax(li.data(), V), theirs = row["positions"][i]["top"][0][0].get<int>();
+      if (ours == theirs) ++top1;
+      else worst_gap = std::max(worst_gap, double(li[ours] - li[theirs]));
+      if (i + 1 < n) {
+        LogSoftmax(li, &lp);
+        nll -= lp[tokens[i + 1]];
+      }
+    }
+    top1_all += top1;
+    positions_all += n;
+    const double mean_nll = nll / (n - 1);
+    auto raw = test::ReadFileBytes(test::SharedDir() + "/reference/" + row["last_logits_file"].get<std::string>());
+    ASSERT_EQ(raw.size(), static_cast<size_t>(V) * 4);
+    const double rel = RelL2(&logits[static_cast<size_t>(n - 1) * V], reinterpret_cast<const float*>(raw.data()), V);
+    if (qa) {
+      EXPECT_LE(worst_gap, kTieLogits) << "a top-1 disagreement that is not a near-tie";
+    } else {
+      EXPECT_GE(top1, 0.99 * n);
+    }
+    EXPECT_NEAR(mean_nll, row["mean_nll"].get<double>(), 0.01);
+    EXPECT_LE(rel, qa ? 2e-2 : 1e-2);
+    std::printf("  [gpu] %-24s %5d tokens: top-1 %.4f (worst gap %.3f)  dNLL %+.5f  logits rel-L2 %.5f\n",
+                GetParam().c_str(), n, double(top1) / n, worst_gap, mean_nll - row["mean_nll"].get<double>(), rel);
+  }
+  if (qa) EXPECT_GE(top1_all, 0.98 * positions_all);
+}
+
+TEST_P(CudaReferenceTest, GreedyMatchesLlamaCpp) {
+  const bool qa = QuantizedActivations(*model_);
+  for (bool graphs : {true, false}) {
+    for (const json& row : ReadJsonl(Ref(".greedy.jsonl"))) {
+      std::vector<int32_t> tokens = row["tokens"].get<std::vector<int32_t>>();
+      std::vector<int32_t> want = row["greedy"].get<std::vector<int32_t>>();
+      want.resize(16);
+      auto s = NewSession(256, "f16", graphs);
+      ASSERT_TRUE(s);
+      ASSERT_TRUE(s->Prefill(tokens).ok());
+      std::vector<int32_t> got;
+      for (int i = 0; i < 16; ++i) {
+        auto l = s->last_logits();
+        const int t = Argmax(l.data(), static_cast<int>(l.size()));
+        if (qa && t != want[i]) {  // allowed only at a near-tie; the texts differ after it
+          const double gap = l[t] - l[want[i]];
+          std::printf("  [gpu] greedy diverges at token %d: ours %d, llama.cpp %d, logit gap %.3f\n", i, t, want[i], gap);
+          EXPECT_LE(gap, kTieLogits) << row["prompt"];
+          EXPECT_GE(i, 4) << row["prompt"];
+          want.resize(i);
+          break;
+        }
+        got.push_back(t);
+        ASSERT_TRUE(s->Decode(t).ok());
+      }
+      EXPECT_EQ(got, want) << (graphs ? "graphs " : "") << row["prompt"];
+    }
+  }
+}
+
+// GPU vs the CPU forward pass on the same tokens, prefill and then decode steps (graph and not).
+TEST_P(CudaReferenceTest, AgreesWithCpuForward) {
+  auto engine = Engine::Load({.model_path = test::ModelPath(GetParam() + ".gguf"), .n_threads = 4});
+  ASSERT_TRUE(engine.ok());
+  auto cpu = (*engine)->NewSession({.n_ctx = 512});
+  ASSERT_TRUE(cpu.ok());
+  const int V = model_->config().n_vocab;
+  std::vector<int32_t> prompt;
+  for (int i = 0; i < 150; ++i) prompt.push_back(static_cast<int32_t>((i * 7919 + 13) % V));
+  ASSERT_TRUE((*cpu)->Prefill(prompt).ok());
+  auto g1 = NewSession(512, "f16", true);
+  auto g2 = NewSession(512, "f16", false);
+  ASSERT_TRUE(g1 && g2);
+  ASSERT_TRUE(g1->Prefill(prompt).ok());
+  ASSERT_TRUE(g2->Prefill(prompt).ok());
+  // Float weights: cuBLAS rounds prefill activations to f16 (~1e-3). Q8_0/Q4_0: activation
+  // re-quantization amplifies rounding differences into quantization noise (see above).
+  const double bound = QuantizedActivations(*model_) ? 2e-2 : 5e-3;
+  EXPECT_LE(RelL2(g1->last_logits().data(), (*cpu)->last_logits().data(), V), bound) << "prefill";
+  for (int step = 0; step < 8; ++step) {
+    const int32_t t = static_cast<int32_t>((step * 31 + 5) % V);
+    ASSERT_TRUE((*cpu)->Decode(t).ok());
+    ASSERT_TRUE(g1->Decode(t).ok());
+    ASSERT_TRUE(g2->Decode(t).ok());
+    EXPECT_LE(RelL2(g1->last_logits().data(), (*cpu)->last_logits().data(), V), bound) << "decode step " << step;
+    EXPECT_EQ(0, std::memcmp(g1->last_logits().data(), g2->last_logits().data(), V * 4)) << "graph replay differs";
+  }
+}
+
+// The tiered caches: small windows so most tokens are quantized; outputs stay close to the f16
+// cache, and the attention mass is a distribution per query head.
+TEST_P(CudaReferenceTest, TieredCachesStayCloseToF16) {
+  const int V = model_->config().n_vocab;
+  std::vector<int32_t> prompt;
+  auto rows = ReadJsonl(Ref(".logits.jsonl"));
+  ASSERT_FALSE(rows.empty());
+  for (const json& r : rows)
+    for (int t : r["tokens"].get<std::vector<int32_t>>()) prompt.push_back(t);
+  prompt.resize(std::min<size_t>(prompt.size(), 700));
+  const int n = static_cast<int>(prompt.size());
+  auto f16 = NewSession(1024);
+  ASSERT_TRUE(f16);
+  std::vector<float> ref(static_cast<size_t>(n) * V);
+  ASSERT_TRUE(f16->Prefill(prompt, ref.data()).ok());
+  for (std::string cache : {"akv:sink=4,window=64,bits=8,group=32", "akv:sink=4,window=64,bits=4,group=32",
+                            "akv:sink=4,window=64,bits=2,group=32"}) {
+    auto s = NewSession(1024, cache, true, true);
+    ASSERT_TRUE(s);
+    std::vector<float> got(ref.size());
+    ASSERT_TRUE(s->Prefill(prompt, got.data()).ok());
+    int agree = 0;
+    for (int i = 0; i < n; ++i)
+      agree += Argmax(&got[static_cast<size_t>(i) * V], V) == Argmax(&ref[static_cast<size_t>(i) * V], V);
+    const double rel = RelL2(got.data(), ref.data(), got.size());
+    std::printf("  [gpu] %-24s %-40s top-1 vs f16 %.4f  logits rel-L2 %.4f\n", GetParam().c_str(), cache.c_str(),
+                double(agree) / n, rel);
+    const double want = cache.find("bits=2") != std::string::npos ? 0.4 : (cache.find("bits=4") != std::string::npos ? 0.8 : 0.95);
+    EXPECT_GE(agree, want * n) << cache;
+    // Decode a few steps and check the mass of the last step.
+    for (int step = 0; step < 4; ++step) ASSERT_TRUE(s->Decode(prompt[step]).ok());
+    const int R = model_->config().n_q_per_kv();
+    for (int l : {0, model_->config().n_layer - 1}) {
+      auto mass = s->LastAttentionMass(l);
+      ASSERT_TRUE(mass.ok()) << mass.status().ToString();
+      const int64_t np = s->n_past();
+      for (int g = 0; g < model_->config().n_head_kv; ++g) {
+        double sum = 0;
+        bool nonneg = true;
+        for (int64_t i = 0; i < np; ++i) {
+          const float m = (*mass)[static_cast<size_t>(g) * np + i];
+          sum += m;
+          nonneg &= m >= 0;
+        }
+        EXPECT_TRUE(nonneg);
+        EXPECT_NEAR(sum, R, 1e-3 * R) << cache << " layer " << l << " kv head " << g;
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, CudaReferenceTest,
+                         ::testing::Values("akv-tiny-llama-25m-f16", "akv-tiny-llama-25m-q8_0", "akv-tiny-qwen2-16m-f16"),
+                         [](const auto& info) {
+                           std::string s = info.param;
+                           for (char& c : s) if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+                           return s;
+                         });
+
+// head_dim 8 (stories260K) is outside what the attention kernels cover: a clear refusal.
+TEST(CudaModel, RefusesUnsupportedHeadDim) {
+  if (cuda::DeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+  const std::string path = test::SharedDir().empty() ? "" : test::ModelPath("stories260K.gguf");
+  if (path.empty() || !FileExists(path)) GTEST_SKIP() << "stories260K.gguf not present";
+  auto m = Model::Load(path);
+  ASSERT_TRUE(m.ok());
+  auto g = cuda::CudaModel::Upload(**m);
+  ASSERT_FALSE(g.ok());
+  EXPECT_EQ(g.status().code(), StatusCode::kUnsupported);
+  EXPECT_NE(g.status().message().find("head_dim 8"), std::string::npos) << g.status().message();
+}
+
+TEST(CudaModel, RandomLlamaShapeRunsAndFillsContext) {
+  if (cuda::DeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+  ModelConfig c = cuda::Llama2_7BConfig();
+  c.n_layer = 2;  // the 7B shape per layer, 2 layers
+  auto g = cuda::CudaModel::Random(c, GgmlType::F16, 1);
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  for (std::string cache : {"f16", "akv-balanced", "akv-int2"}) {
+    cuda::SessionOptions o;
+    o.n_ctx = 4096;
+    o.cache = *cuda::KvPresetByName(cache);
+    auto s = (*g)->NewSession(o);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    ASSERT_TRUE((*s)->FillRandom(3000, 7).ok());
+    std::vector<int32_t> prompt = {1, 2, 3, 4, 5, 6, 7, 8};
+    ASSERT_TRUE((*s)->Prefill(prompt).ok());
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE((*s)->Decode(100 + i).ok());
+    for (float v : (*s)->last_logits()) ASSERT_TRUE(std::isfinite(v)) << cache;
+    EXPECT_EQ((*s)->n_past(), 3011);
+  }
+}
+
+}  // namespace
+}  // namespace akv
+
+#endif  // AKV_HAVE_CUDA
