@@ -17,6 +17,7 @@ TEST(Cuda, Kernels) { GTEST_SKIP() << "built without the CUDA backend (AKV_CUDA=
 #include <vector>
 
 #include "attn/attention.h"
+#include "attn/key_summary.h"
 #include "cpu/matmul.h"
 #include "cpu/quants.h"
 #include "cpu/vec_ops.h"
@@ -394,6 +395,54 @@ TEST(CudaDecodeAttention, LongContexts) {
   CheckAttention({128, 1, 1, {{16, 32, 32768}}, 0}, 1);
   CheckAttention({128, 4, 1, {{16, 32, 512}, {4, 32, 131072 - 512}}, 0}, 1);
   CheckAttention({64, 8, 1, {{2, 32, 65536}}, 0}, 1);
+}
+
+// Cold int2 pages live in pinned host memory in the CPU page layout: the CPU picks the pages to
+// promote from their key summaries (an upper bound of q.k per page, attn/key_summary.h), the copy
+// engine promotes them while the hot tier is attended, and the merged result equals attention
+// over hot + promoted pages.
+TEST(CudaColdTier, PromotedPagesAttendLikeTheCpu) {
+  AKV_REQUIRE_GPU();
+  const int dim = 128, R = 4, n_kv = 2, cap = 256, hot_n = 300, cold_n = 4 * cap + 100;
+  std::vector<std::vector<KvPage>> hot(n_kv), cold(n_kv);
+  for (int g = 0; g < n_kv; ++g) {
+    hot[g] = MakePages(16, 32, dim, cap, hot_n, 0, 500 + g);
+    cold[g] = MakePages(2, 32, dim, cap, cold_n, hot_n, 900 + g);
+  }
+  auto q = Normal(static_cast<size_t>(n_kv) * R * dim, 77);
+  cuda::GpuTierInput hot_in;
+  hot_in.pages.resize(n_kv);
+  std::vector<std::vector<const KvPage*>> cold_in(n_kv);
+  std::vector<std::vector<int>> promote(n_kv);
+  for (int g = 0; g < n_kv; ++g) {
+    for (const KvPage& p : hot[g]) hot_in.pages[g].push_back(&p);
+    std::vector<std::pair<double, int>> bounds;
+    for (size_t p = 0; p < cold[g].size(); ++p) {
+      cold_in[g].push_back(&cold[g][p]);
+      const KvSegment seg = cold[g][p].segment();
+      double b = -INFINITY;
+      for (int h = 0; h < R; ++h) b = std::max(b, QkUpperBound(&q[size_t(g * R + h) * dim], seg.key_min, seg.key_max, dim));
+      bounds.push_back({b, static_cast<int>(p)});
+    }
+    std::sort(bounds.rbegin(), bounds.rend());
+    promote[g] = {bounds[0].second, bounds[1].second};
+  }
+  auto gpu = cuda::GpuColdPromotionAttention(dim, R, q.data(), hot_in, cold_in, promote);
+  ASSERT_TRUE(gpu.ok()) << gpu.status().ToString();
+  std::vector<std::vector<KvSegment>> segs(n_kv);
+  std::vector<KvHeadSegments> heads(n_kv);
+  for (int g = 0; g < n_kv; ++g) {
+    for (const KvPage& p : hot[g]) segs[g].push_back(p.segment());
+    for (int p : promote[g]) segs[g].push_back(cold[g][p].segment());
+    heads[g].segments = segs[g];
+  }
+  AttentionShape shape;
+  shape.n_kv_heads = n_kv;
+  shape.n_q_per_kv = R;
+  shape.head_dim = dim;
+  std::vector<float> ref(q.size());
+  ASSERT_TRUE(AttendReference(shape, 1, q.data(), nullptr, heads, ref.data()).ok());
+  EXPECT_LE(RelL2(*gpu, ref), 3e-3);
 }
 
 TEST(CudaPrefillAttention, GridMatchesCpuReference) {

@@ -176,8 +176,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32, R == 1 ? 3 : 1) DecodeAtt
     for (int i = 0; i < C::VC; ++i) acc[h][i] = 0;
   }
 
-  // Tile loads are issued one tile ahead (software pipelining): at the occupancy these registers
-  // allow (about 12 warps per SM), waiting for each tile's loads left half the issue slots idle.
+  // Tile loads (kw / ks / kz for keys, vw / vs / vz for values when prefetched).
   uint32_t kw[C::KW];
   float ks[C::NV], kz[C::NV];
   constexpr int kPre = C::kPrefetchV ? C::ITERS : 1;
@@ -226,9 +225,10 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32, R == 1 ? 3 : 1) DecodeAtt
       for (int it = 0; it < C::ITERS; ++it) load_v(t, it, vw[it], vs[it], vz[it]);
     }
   };
-  // Pipelined for the 4- and 2-bit tiers with at most 2 query heads per KV head; the others are
-  // bandwidth-bound already (f16) or would spill the extra live registers.
-  constexpr bool kPipe = kQuant && BITS <= 4 && R <= 2;
+  // Loading one tile ahead (kPipe) measured slower on an H100 (int4-g128 at 32K: 0.694 vs
+  // 0.636 ms; int2-g128 0.730 vs 0.562 ms, bench/results/cuda_h100.md), so it is off; the
+  // loads of a tile are issued together at its start and other warps hide their latency.
+  constexpr bool kPipe = false;
   if (kPipe && t_begin < t_end) {
     issue_k(t_begin);
     issue_v(t_begin);

@@ -278,7 +278,185 @@ StatusOr<std::vector<float>> GpuPrefillAttention(int head_dim, int R, const floa
   return ToHost<float>(out, static_cast<size_t>(n_q) * ld);
 }
 
+StatusOr<std::vector<float>> GpuColdPromotionAttention(int head_dim, int R, const float* q, const GpuTierInput& hot,
+                                                       const std::vector<std::vector<const KvPage*>>& cold,
+                                                       const std::vector<std::vector<int>>& promote) {
+  AKV_ASSIGN_OR_RETURN(DeviceInfo dev, QueryDevice(0));
+  AKV_ASSIGN_OR_RETURN(Tiers t, BuildTiers({hot}, head_dim));
+  const int n_jobs = t.n_jobs, rows = n_jobs * R;
+  if (static_cast<int>(cold.size()) != n_jobs || static_cast<int>(promote.size()) != n_jobs)
+    return InvalidArgument("cold pages / promotions per job do not match the hot tier's jobs");
+  const KvPage* first = nullptr;
+  int host_pages = 1, promote_pages = 1;
+  for (int j = 0; j < n_jobs; ++j) {
+    host_pages = std::max<int>(host_pages, static_cast<int>(cold[j].size()));
+    promote_pages = std::max<int>(promote_pages, static_cast<int>(promote[j].size()));
+    if (!cold[j].empty() && !first) first = cold[j][0];
+  }
+  if (!first) return InvalidArgument("no cold page");
+  ColdTier ct;
+  AKV_RETURN_IF_ERROR(ct.Init(first->layout(), n_jobs, host_pages, promote_pages));
+  for (int j = 0; j < n_jobs; ++j)
+    for (size_t p = 0; p < cold[j].size(); ++p) {
+      std::memcpy(ct.host_page(j, static_cast<int>(p)), cold[j][p]->data(), ct.layout().total_bytes);
+      ct.page_slots(j, static_cast<int>(p)) = cold[j][p]->n_slots();
+    }
+  cudaStream_t compute = nullptr, copy = nullptr;
+  cudaEvent_t done = nullptr;
+  AKV_CUDA_RETURN(cudaStreamCreateWithFlags(&compute, cudaStreamNonBlocking));
+  AKV_CUDA_RETURN(cudaStreamCreateWithFlags(&copy, cudaStreamNonBlocking));
+  AKV_CUDA_RETURN(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
+  auto cleanup = [&] {
+    cudaStreamDestroy(compute);
+    cudaStreamDestroy(copy);
+    cudaEventDestroy(done);
+  };
+  const int hot_cap = t.pools[0].pages_per_job * t.pools[0].layout.capacity;
+  const int S_hot = DecodeSplits(hot_cap, n_jobs, dev.sm_count, DecodeAttentionWarpsPerSm(head_dim, R, 16));
+  const int S_cold = DecodeSplits(promote_pages * ct.layout().capacity, n_jobs, dev.sm_count,
+                                  DecodeAttentionWarpsPerSm(head_dim, R, ct.layout().key_bits));
+  const int S = S_hot + S_cold;
+  auto dq = ToDevice(q, static_cast<size_t>(rows) * head_dim, "q");
+  if (!dq.ok()) {
+    cleanup();
+    return dq.status();
+  }
+  DeviceBuffer pm, pd, po, out;
+  Status st = pm.Allocate(static_cast<size_t>(rows) * S * 4, "partials");
+  if (st.ok()) st = pd.Allocate(static_cast<size_t>(rows) * S * 4, "partials");
+  if (st.ok()) st = po.Allocate(static_cast<size_t>(rows) * S * head_dim * 4, "partials");
+  if (st.ok()) st = out.Allocate(static_cast<size_t>(rows) * head_dim * 4, "out");
+  if (!st.ok()) {
+    cleanup();
+    return st;
+  }
+  DecodeAttnArgs a;
+  a.q = dq->get<float>();
+  a.n_jobs = n_jobs;
+  a.R = R;
+  a.scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  a.part_m = pm.get<float>();
+  a.part_d = pd.get<float>();
+  a.part_o = po.get<float>();
+  a.S_total = S;
+  a.split_base = 0;
+  a.n_splits = S_hot;
+  // Hot tier on the compute stream while the copy engine promotes; then the promoted pages.
+  cudaError_t e = LaunchDecodeAttention(t.views[0], a, compute);
+  if (e == cudaSuccess) st = ct.PromoteAsync(promote, copy, done);
+  if (e == cudaSuccess && st.ok()) e = cudaStreamWaitEvent(compute, done, 0);
+  a.split_base = S_hot;
+  a.n_splits = S_cold;
+  if (e == cudaSuccess && st.ok()) e = LaunchDecodeAttention(ct.PromotedView(), a, compute);
+  if (e == cudaSuccess && st.ok())
+    e = LaunchAttentionMerge(pm.get<float>(), pd.get<float>(), po.get<float>(), rows, S, head_dim, out.get<float>(),
+                             static_cast<int64_t>(rows) * head_dim, rows, nullptr, nullptr, nullptr, nullptr, compute);
+  if (e == cudaSuccess && st.ok()) e = cudaStreamSynchronize(compute);
+  cleanup();
+  if (!st.ok()) return st;
+  AKV_CUDA_RETURN(e);
+  AKV_RETURN_IF_ERROR(Finish());
+  return ToHost<float>(out, static_cast<size_t>(rows) * head_dim);
+}
+
 // ---- Benchmarks --------------------------------------------------------------------------------
+
+StatusOr<ColdBenchResult> BenchColdPromotion(int batch, int n_kv, int head_dim, int context, int promote_pages,
+                                             int page_slots, int iters) {
+  AKV_ASSIGN_OR_RETURN(DeviceInfo dev, QueryDevice(0));
+  const int jobs = batch * n_kv, D = head_dim;
+  // Hot f16 tier with random contents (the attention the copy overlaps with).
+  AKV_ASSIGN_OR_RETURN(PageLayout hl, TierPageLayout(16, 32, D, page_slots));
+  TierPool hot;
+  AKV_RETURN_IF_ERROR(hot.Init(hl, jobs, (context + page_slots - 1) / page_slots, "bench hot tier"));
+  AKV_CUDA_RETURN(LaunchRandomFill(hot.pool.get(), GgmlType::F16, static_cast<int64_t>(hot.pool.bytes() / 2), 7, 1.0f, nullptr));
+  std::vector<int32_t> counts(jobs, context);
+  AKV_ASSIGN_OR_RETURN(DeviceBuffer dcounts, ToDevice(counts.data(), counts.size(), "counts"));
+  // Cold int2 pages (random bytes: codes, scales and zeros do not matter for copy timing).
+  AKV_ASSIGN_OR_RETURN(PageLayout cl, TierPageLayout(2, 32, D, page_slots));
+  ColdTier ct;
+  AKV_RETURN_IF_ERROR(ct.Init(cl, jobs, promote_pages, promote_pages));
+  for (int j = 0; j < jobs; ++j)
+    for (int p = 0; p < promote_pages; ++p) ct.page_slots(j, p) = page_slots;
+  std::vector<std::vector<int>> sel(jobs);
+  for (auto& v : sel)
+    for (int p = 0; p < promote_pages; ++p) v.push_back(p);
+  const int rows = jobs;
+  const int S = DecodeSplits(hot.pages_per_job * page_slots, jobs, dev.sm_count, DecodeAttentionWarpsPerSm(D, 1, 16));
+  DeviceBuffer q, pm, pd, po;
+  AKV_RETURN_IF_ERROR(q.Allocate(static_cast<size_t>(rows) * D * 4, "q"));
+  AKV_CUDA_RETURN(LaunchRandomFill(q.get(), GgmlType::F32, static_cast<int64_t>(rows) * D, 3, 1.0f, nullptr));
+  AKV_RETURN_IF_ERROR(pm.Allocate(static_cast<size_t>(rows) * S * 4, "partials"));
+  AKV_RETURN_IF_ERROR(pd.Allocate(static_cast<size_t>(rows) * S * 4, "partials"));
+  AKV_RETURN_IF_ERROR(po.Allocate(static_cast<size_t>(rows) * S * D * 4, "partials"));
+  DecodeAttnArgs a;
+  a.q = q.get<float>();
+  a.n_jobs = jobs;
+  a.R = 1;
+  a.scale = 1.0f / std::sqrt(static_cast<float>(D));
+  a.part_m = pm.get<float>();
+  a.part_d = pd.get<float>();
+  a.part_o = po.get<float>();
+  a.S_total = S;
+  a.n_splits = S;
+  const DevTier hv = hot.View(dcounts.get<int32_t>(), true);
+  cudaStream_t compute, copy;
+  cudaEvent_t done, e0, e1, c0, c1;
+  cudaStreamCreateWithFlags(&compute, cudaStreamNonBlocking);
+  cudaStreamCreateWithFlags(&copy, cudaStreamNonBlocking);
+  cudaEventCreate(&done);
+  cudaEventCreate(&e0);
+  cudaEventCreate(&e1);
+  cudaEventCreate(&c0);
+  cudaEventCreate(&c1);
+  AKV_RETURN_IF_ERROR(Finish());
+  auto median = [](std::vector<float> v) {
+    std::sort(v.begin(), v.end());
+    return static_cast<double>(v[v.size() / 2]);
+  };
+  std::vector<float> t_copy, t_attn, t_both;
+  Status st;
+  for (int i = 0; i < iters + 2 && st.ok(); ++i) {
+    float ms = 0;
+    // Copy alone.
+    cudaEventRecord(c0, copy);
+    st = ct.PromoteAsync(sel, copy, done);
+    cudaEventRecord(c1, copy);
+    cudaEventSynchronize(c1);
+    cudaEventElapsedTime(&ms, c0, c1);
+    if (i >= 2) t_copy.push_back(ms);
+    // Attention alone.
+    cudaEventRecord(e0, compute);
+    LaunchDecodeAttention(hv, a, compute);
+    cudaEventRecord(e1, compute);
+    cudaEventSynchronize(e1);
+    cudaEventElapsedTime(&ms, e0, e1);
+    if (i >= 2) t_attn.push_back(ms);
+    // Both: the copy is issued first, the attention right after; time until both are done.
+    cudaEventRecord(e0, compute);
+    cudaStreamWaitEvent(copy, e0, 0);
+    if (st.ok()) st = ct.PromoteAsync(sel, copy, done);
+    LaunchDecodeAttention(hv, a, compute);
+    cudaStreamWaitEvent(compute, done, 0);
+    cudaEventRecord(e1, compute);
+    cudaEventSynchronize(e1);
+    cudaEventElapsedTime(&ms, e0, e1);
+    if (i >= 2) t_both.push_back(ms);
+  }
+  cudaStreamDestroy(compute);
+  cudaStreamDestroy(copy);
+  for (cudaEvent_t ev : {done, e0, e1, c0, c1}) cudaEventDestroy(ev);
+  AKV_RETURN_IF_ERROR(st);
+  AKV_RETURN_IF_ERROR(Finish());
+  ColdBenchResult r;
+  r.copy_ms = median(t_copy);
+  r.attention_ms = median(t_attn);
+  r.both_ms = median(t_both);
+  r.promoted_bytes = static_cast<double>(jobs) * promote_pages * cl.total_bytes;
+  r.copy_gbps = r.promoted_bytes / (r.copy_ms * 1e-3) / 1e9;
+  return r;
+}
+
 
 StatusOr<AttnBenchResult> BenchDecodeAttention(const AttnBenchConfig& c, int iters) {
   AKV_ASSIGN_OR_RETURN(DeviceInfo dev, QueryDevice(0));

@@ -50,6 +50,14 @@ StatusOr<GpuAttentionOutput> GpuDecodeAttention(int head_dim, int R, const float
 StatusOr<std::vector<float>> GpuPrefillAttention(int head_dim, int R, const float* q, int n_q, int pos0,
                                                  const std::vector<GpuTierInput>& tiers);
 
+// Cold tier: `cold[j]` (pages of one layout, int2 in the presets) are copied byte for byte into a
+// ColdTier's pinned host pages; promote[j] (indices into cold[j]) are promoted by the copy engine
+// on a copy stream while the hot tier's attention runs on the compute stream, which then waits for
+// the copy and attends to the promoted pages; one merged result over hot + promoted pages.
+StatusOr<std::vector<float>> GpuColdPromotionAttention(int head_dim, int R, const float* q, const GpuTierInput& hot,
+                                                       const std::vector<std::vector<const KvPage*>>& cold,
+                                                       const std::vector<std::vector<int>>& promote);
+
 // ---- Kernel benchmarks ------------------------------------------------------------------------
 
 // Decode attention over `batch` sequences x n_kv heads, `context` tokens each: either one tier of
@@ -75,6 +83,16 @@ StatusOr<AttnBenchResult> BenchDecodeAttention(const AttnBenchConfig& config, in
 // One-token GEMV on random weights [rows][cols] of `type` (f16 / bf16 / f32), `variant` of
 // LaunchGemvFloat: GB/s of weight bytes.
 StatusOr<double> BenchGemv(int64_t rows, int64_t cols, GgmlType type, int variant, int iters);
+
+// Promotion of cold int2 pages (pinned host -> device, copy stream) against f16 decode attention
+// on the compute stream: each alone and both at once (batch x n_kv jobs, `context` f16 tokens,
+// `promote_pages` pages of `page_slots` int2-g32 slots per job).
+struct ColdBenchResult {
+  double copy_ms = 0, copy_gbps = 0, attention_ms = 0, both_ms = 0;
+  double promoted_bytes = 0;
+};
+StatusOr<ColdBenchResult> BenchColdPromotion(int batch, int n_kv, int head_dim, int context, int promote_pages,
+                                             int page_slots, int iters);
 
 // Device-to-device cudaMemcpy of `bytes`, median over iters: GB/s counting bytes read + written.
 StatusOr<double> BenchDeviceCopyGBps(size_t bytes, int iters);

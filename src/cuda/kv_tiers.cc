@@ -1,6 +1,7 @@
 #include "cuda/kv_tiers.h"
 
 #include <algorithm>
+#include <cstring>
 #include <string>
 
 #include "kv/codecs/codec.h"
@@ -59,6 +60,75 @@ DevTier TierPool::View(int32_t* n_slots, bool ordered) const {
   t.n_slots = n_slots;
   t.ordered = ordered;
   return t;
+}
+
+Status ColdTier::Init(const PageLayout& layout, int n_jobs, int host_pages_per_job, int promote_pages_per_job) {
+  layout_ = layout;
+  n_jobs_ = n_jobs;
+  host_pages_ = host_pages_per_job;
+  const size_t n_host = static_cast<size_t>(n_jobs) * host_pages_per_job;
+  AKV_RETURN_IF_ERROR(host_.Allocate(n_host * PageStride(layout), "the cold KV tier"));
+  if (host_.get()) std::memset(host_.get(), 0, host_.bytes());
+  slots_.assign(n_host, 0);
+  AKV_RETURN_IF_ERROR(promote_.Init(layout, n_jobs, promote_pages_per_job, "promoted cold pages"));
+  AKV_RETURN_IF_ERROR(counts_.Allocate(static_cast<size_t>(n_jobs) * 4, "promoted slot counts"));
+  AKV_CUDA_RETURN(cudaMemset(counts_.get(), 0, counts_.bytes()));
+  AKV_RETURN_IF_ERROR(counts_host_.Allocate(static_cast<size_t>(n_jobs) * 4, "promoted slot counts"));
+  AKV_CUDA_RETURN(cudaDeviceSynchronize());
+  return Status::Ok();
+}
+
+Status ColdTier::PromoteAsync(const std::vector<std::vector<int>>& pages, cudaStream_t copy_stream, cudaEvent_t done) {
+  if (static_cast<int>(pages.size()) != n_jobs_)
+    return InvalidArgument("cold promotion: " + std::to_string(pages.size()) + " page lists for " +
+                           std::to_string(n_jobs_) + " jobs");
+  // The pinned counts are read by the previous promotion's copy: wait for it before rewriting.
+  AKV_CUDA_RETURN(cudaStreamSynchronize(copy_stream));
+  int32_t* counts = counts_host_.get<int32_t>();
+  const size_t stride = PageStride(layout_);
+  for (int j = 0; j < n_jobs_; ++j) {
+    std::vector<int> order = pages[j];
+    if (static_cast<int>(order.size()) > promote_.pages_per_job)
+      return InvalidArgument("cold promotion: " + std::to_string(order.size()) + " pages for job " + std::to_string(j) +
+                             ", room for " + std::to_string(promote_.pages_per_job));
+    int partial = -1;
+    for (size_t i = 0; i < order.size(); ++i) {
+      if (order[i] < 0 || order[i] >= host_pages_) return InvalidArgument("cold promotion: no page " + std::to_string(order[i]));
+      if (page_slots(j, order[i]) != layout_.capacity) {
+        if (partial >= 0) return InvalidArgument("cold promotion: two partial pages for job " + std::to_string(j));
+        partial = static_cast<int>(i);
+      }
+    }
+    if (partial >= 0) std::swap(order[partial], order.back());
+    int count = 0;
+    for (size_t i = 0; i < order.size(); ++i) {
+      dsts_.push_back(promote_.pool.get<uint8_t>() + (static_cast<size_t>(j) * promote_.pages_per_job + i) * stride);
+      srcs_.push_back(host_page(j, order[i]));
+      count += page_slots(j, order[i]);
+    }
+    counts[j] = count;
+  }
+  // One batched submission: one cudaMemcpyAsync per page costs a few microseconds of driver time
+  // each (8.8 GB/s for 21 KB pages measured on an H100), the batch goes to the copy engines at once.
+  if (!dsts_.empty()) {
+    std::vector<size_t> sizes(dsts_.size(), layout_.total_bytes);
+    cudaMemcpyAttributes attr{};
+    attr.srcAccessOrder = cudaMemcpySrcAccessOrderStream;
+    size_t attr_idx = 0;
+    cudaError_t e = cudaMemcpyBatchAsync(dsts_.data(), srcs_.data(), sizes.data(), dsts_.size(), &attr, &attr_idx, 1,
+                                         copy_stream);
+    if (e != cudaSuccess) {  // older drivers: one copy per page
+      (void)cudaGetLastError();
+      for (size_t i = 0; i < dsts_.size(); ++i)
+        AKV_CUDA_RETURN(cudaMemcpyAsync(dsts_[i], srcs_[i], layout_.total_bytes, cudaMemcpyHostToDevice, copy_stream));
+    }
+  }
+  dsts_.clear();
+  srcs_.clear();
+  AKV_CUDA_RETURN(cudaMemcpyAsync(counts_.get(), counts, static_cast<size_t>(n_jobs_) * 4, cudaMemcpyHostToDevice,
+                                  copy_stream));
+  AKV_CUDA_RETURN(cudaEventRecord(done, copy_stream));
+  return Status::Ok();
 }
 
 int DecodeSplits(int capacity_slots, int n_jobs, int sm_count, int warps_per_sm) {

@@ -33,6 +33,47 @@ struct TierPool {
   int64_t bytes() const { return static_cast<int64_t>(pool.bytes() + table.bytes()); }
 };
 
+// The cold tier: pages in pinned host memory (same layout as on the device, int2 in the AKV
+// presets; the CPU can read them in place: key summaries, bounds), and a device area into which
+// chosen pages are promoted by the copy engine on a copy stream, overlapping the compute stream.
+// The compute stream waits on the returned event before attending to the promoted pages.
+class ColdTier {
+ public:
+  // host_pages_per_job pages per job in host memory; up to promote_pages_per_job of them promoted
+  // at a time.
+  Status Init(const PageLayout& layout, int n_jobs, int host_pages_per_job, int promote_pages_per_job);
+  const PageLayout& layout() const { return layout_; }
+  int n_jobs() const { return n_jobs_; }
+  int host_pages_per_job() const { return host_pages_; }
+  int promote_pages_per_job() const { return promote_.pages_per_job; }
+  // Page `page` of job `job` in pinned host memory, and its slot count (set by the writer).
+  uint8_t* host_page(int job, int page) { return host_.get<uint8_t>() + PageIndex(job, page) * PageStride(layout_); }
+  const uint8_t* host_page(int job, int page) const {
+    return host_.get<uint8_t>() + PageIndex(job, page) * PageStride(layout_);
+  }
+  int& page_slots(int job, int page) { return slots_[PageIndex(job, page)]; }
+  // Copies pages[j] (host page indices of job j; at most promote_pages_per_job, at most one of
+  // them not full: it is placed last) into job j's promotion area on `copy_stream`, with the
+  // promoted slot counts, and records `done` there.
+  Status PromoteAsync(const std::vector<std::vector<int>>& pages, cudaStream_t copy_stream, cudaEvent_t done);
+  // The promoted pages as a tier (device memory).
+  DevTier PromotedView() const { return promote_.View(counts_.get<int32_t>(), false); }
+  int64_t host_bytes() const { return static_cast<int64_t>(host_.bytes()); }
+  int64_t device_bytes() const { return promote_.bytes() + static_cast<int64_t>(counts_.bytes()); }
+
+ private:
+  size_t PageIndex(int job, int page) const { return static_cast<size_t>(job) * host_pages_ + page; }
+  PageLayout layout_;
+  int n_jobs_ = 0, host_pages_ = 0;
+  PinnedBuffer host_;
+  std::vector<int> slots_;
+  TierPool promote_;
+  DeviceBuffer counts_;
+  PinnedBuffer counts_host_;
+  std::vector<void*> dsts_;
+  std::vector<const void*> srcs_;
+};
+
 // Splits per job for a tier of `capacity_slots` slots per job: one warp per (job, split), as many
 // splits as fit one wave of resident warps (sm_count * warps_per_sm; a partial second wave would
 // leave most of the device idle at its end), at least two tiles per split.
