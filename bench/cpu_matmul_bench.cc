@@ -3,9 +3,10 @@
 //
 //   BM_MatMul/<type>/<rows>/<cols>/<n_tokens>/<threads>: one matrix, reused (so it stays in
 //     cache when it fits: an upper bound for decode).
-//   BM_Layers/<type>/<n_tokens>/<threads>: every matmul of one forward pass over distinct
-//     weights (8 layers x {q,k,v,o,gate,up,down}, plus the 32000 x 384 output for the last token),
-//     as the model runs them: decode is then bound by streaming 26-50 MB of weights.
+//   BM_Layers/<type>/<n_tokens>/<threads>/<grouped>: every matmul of one forward pass over
+//     distinct weights (8 layers x {q,k,v,o,gate,up,down}, plus the 32000 x 384 output for the
+//     last token), as the model runs them: decode is then bound by streaming 26-50 MB of
+//     weights. grouped: q,k,v and gate,up through MatMulMany.
 //
 // Reports GFLOP/s (2 flops per multiply-add) and, for BM_Layers, tokens/s, from the mean time,
 // and the same from the fastest single iteration ("best_*"). The machine this was tuned on is
@@ -124,14 +125,16 @@ void TokenSweepArgs(benchmark::internal::Benchmark* b) {
 }
 BENCHMARK(BM_MatMul)->Name("BM_TokenSweep")->Apply(TokenSweepArgs)->UseRealTime();
 
-// One forward pass worth of matmuls over distinct weights.
+// One forward pass worth of matmuls over distinct weights. grouped = 1 runs q,k,v and gate,up
+// as one MatMulMany each (5 dispatches per layer instead of 7).
 void BM_Layers(benchmark::State& state) {
   const GgmlType type = kTypes[state.range(0)];
   const int64_t n_tokens = state.range(1);
   ThreadPool pool(static_cast<int>(state.range(2)));
+  const bool grouped = state.range(3) != 0;
   constexpr int kLayers = 8;
   const int64_t d = 384, kv = 128, ffn = 1024, vocab = 32000;
-  std::vector<OwnedWeights> ws;
+  std::vector<OwnedWeights> ws;  // per layer: q, k, v, o, gate, up, down
   uint32_t seed = 10;
   for (int l = 0; l < kLayers; ++l) {
     for (auto [rows, cols] : {std::pair<int64_t, int64_t>{d, d}, {kv, d}, {kv, d}, {d, d},
@@ -140,14 +143,34 @@ void BM_Layers(benchmark::State& state) {
   }
   OwnedWeights out = MakeWeights(type, vocab, d, seed++);
   auto x = RandomActivations(n_tokens * ffn, 3);
-  std::vector<float> y(static_cast<size_t>(n_tokens * ffn)), logits(static_cast<size_t>(vocab));
+  // Separate outputs per matrix of a layer (q, k, v, o, gate, up, down).
+  std::vector<std::vector<float>> ys(7, std::vector<float>(static_cast<size_t>(n_tokens * ffn)));
+  std::vector<float> logits(static_cast<size_t>(vocab));
   double macs = 0;
   for (const auto& o : ws) macs += double(o.w.rows * o.w.cols);
   macs = macs * double(n_tokens) + double(vocab * d);
+  auto run_layer = [&](int l) {
+    const OwnedWeights* m = &ws[static_cast<size_t>(l * 7)];
+    auto one = [&](int i) {
+      MatMul(m[i].w, x.data(), m[i].w.cols, n_tokens, ys[i].data(), m[i].w.rows, pool);
+    };
+    if (grouped) {
+      const WeightMatrix qkv[3] = {m[0].w, m[1].w, m[2].w};
+      const MatMulOutput qkv_out[3] = {{ys[0].data(), d}, {ys[1].data(), kv}, {ys[2].data(), kv}};
+      MatMulMany(qkv, qkv_out, 3, x.data(), d, n_tokens, pool);
+      one(3);
+      const WeightMatrix gu[2] = {m[4].w, m[5].w};
+      const MatMulOutput gu_out[2] = {{ys[4].data(), ffn}, {ys[5].data(), ffn}};
+      MatMulMany(gu, gu_out, 2, x.data(), d, n_tokens, pool);
+      one(6);
+    } else {
+      for (int i = 0; i < 7; ++i) one(i);
+    }
+  };
   double best = 1e30;
   for (auto _ : state) {
     const double t0 = NowSeconds();
-    for (const auto& o : ws) MatMul(o.w, x.data(), o.w.cols, n_tokens, y.data(), o.w.rows, pool);
+    for (int l = 0; l < kLayers; ++l) run_layer(l);
     MatMul(out.w, x.data() + (n_tokens - 1) * d, d, 1, logits.data(), vocab, pool);
     benchmark::DoNotOptimize(logits.data());
     benchmark::ClobberMemory();
@@ -163,8 +186,8 @@ void BM_Layers(benchmark::State& state) {
   state.counters["best_tok/s"] = double(n_tokens) / best;
 }
 BENCHMARK(BM_Layers)
-    ->ArgsProduct({{0, 1, 2}, {1, 512}, {1, 2}})
-    ->ArgNames({"type", "tokens", "threads"})
+    ->ArgsProduct({{0, 1, 2}, {1, 512}, {1, 2}, {0, 1}})
+    ->ArgNames({"type", "tokens", "threads", "grouped"})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

@@ -201,3 +201,42 @@ TEST(CpuMatMul, ActivationQuantizationManyRows) {
 
 }  // namespace
 }  // namespace akv
+
+namespace akv {
+namespace {
+
+// MatMulMany gives each matrix exactly MatMul's result (same kernels, same split of each
+// matrix's rows), also when types differ (falls back to one call each).
+TEST(CpuMatMul, ManyMatchesSingle) {
+  for (int threads : {1, 2}) {
+    ThreadPool pool(threads);
+    for (GgmlType type : {GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0}) {
+      for (int64_t n_tokens : {1, 2, 5, 40}) {
+        const int64_t cols = 96;
+        TestWeights a = MakeWeights(type, 70, cols, 1), b = MakeWeights(type, 33, cols, 2);
+        TestWeights c = MakeWeights(GgmlType::F32, 17, cols, 3);  // another type
+        auto x = RandomFloats(n_tokens * cols, 4);
+        for (bool mixed : {false, true}) {
+          std::vector<WeightMatrix> ws = {a.w, b.w};
+          if (mixed) ws.push_back(c.w);
+          std::vector<std::vector<float>> ys, refs;
+          std::vector<MatMulOutput> outs;
+          for (const auto& w : ws) {
+            ys.emplace_back(static_cast<size_t>(n_tokens * (w.rows + 1)), -1.0f);
+            refs.emplace_back(static_cast<size_t>(n_tokens * (w.rows + 1)), -1.0f);
+          }
+          for (size_t i = 0; i < ws.size(); ++i) outs.push_back({ys[i].data(), ws[i].rows + 1});
+          MatMulMany(ws.data(), outs.data(), int(ws.size()), x.data(), cols, n_tokens, pool);
+          for (size_t i = 0; i < ws.size(); ++i) {
+            MatMul(ws[i], x.data(), cols, n_tokens, refs[i].data(), ws[i].rows + 1, pool);
+            EXPECT_EQ(ys[i], refs[i]) << TypeName(type) << " matrix " << i << " n_tokens "
+                                      << n_tokens << " threads " << threads;
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace akv

@@ -1,10 +1,12 @@
-// MatMul: picks a kernel (GEMV for few tokens, packed GEMM for many; float or integer) and
-// splits the work over the thread pool in whole 32-row panels (and token ranges when a matrix
-// has too few panels to keep every thread busy).
+// MatMul / MatMulMany: picks a kernel (GEMV for few tokens, packed GEMM for many; float or
+// integer) and splits the work over the thread pool in whole 32-row panels (and token ranges
+// when a matrix has too few panels to keep every thread busy), all matrices of a MatMulMany
+// call in one dispatch.
 #include "cpu/matmul.h"
 
 #include <algorithm>
 #include <cassert>
+#include <vector>
 
 #include "cpu/matmul_internal.h"
 #include "cpu/quants.h"
@@ -53,34 +55,56 @@ Split PlanSplit(int64_t rows, int64_t cols, int64_t n_tokens, int threads) {
   return s;
 }
 
-// Calls fn(r0, r1, t0, t1) over the split, in parallel.
-template <typename Fn>
-void RunSplit(const Split& s, int64_t rows, int64_t n_tokens, ThreadPool& pool, const Fn& fn) {
-  const int64_t n_tasks = s.row_tasks * s.token_tasks;
-  pool.ParallelFor(n_tasks, [&](int64_t task, int) {
-    const int64_t rt = task % s.row_tasks, tt = task / s.row_tasks;
-    const int64_t r0 = rt * s.rows_per_task, r1 = std::min(rows, r0 + s.rows_per_task);
-    const int64_t t0 = tt * s.tokens_per_task, t1 = std::min(n_tokens, t0 + s.tokens_per_task);
-    fn(r0, r1, t0, t1);
-  });
+struct Task {
+  int matrix;
+  int64_t r0, r1, t0, t1;
+};
+
+// Appends the tasks of one matrix's split.
+void AddTasks(const Split& s, int matrix, int64_t rows, int64_t n_tokens, std::vector<Task>* out) {
+  for (int64_t tt = 0; tt < s.token_tasks; ++tt) {
+    for (int64_t rt = 0; rt < s.row_tasks; ++rt) {
+      const int64_t r0 = rt * s.rows_per_task, t0 = tt * s.tokens_per_task;
+      out->push_back({matrix, r0, std::min(rows, r0 + s.rows_per_task), t0,
+                      std::min(n_tokens, t0 + s.tokens_per_task)});
+    }
+  }
 }
 
-// Activation buffers of the calling thread, reused across calls.
+// Per calling thread, reused across calls: quantized activations and the task list.
 thread_local QuantizedActivations tls_xq;
+thread_local std::vector<Task> tls_tasks;
+
+bool IsQuant(GgmlType t) { return t == GgmlType::Q8_0 || t == GgmlType::Q4_0; }
 
 }  // namespace
 
-void MatMul(const WeightMatrix& w, const float* x, int64_t ldx, int64_t n_tokens, float* y,
-            int64_t ldy, ThreadPool& pool) {
-  assert(MatMulSupports(w.type));
-  if (n_tokens <= 0 || w.rows <= 0) return;
-  const Split split = PlanSplit(w.rows, w.cols, n_tokens, pool.size());
+void MatMulMany(const WeightMatrix* ws, const MatMulOutput* outs, int n, const float* x,
+                int64_t ldx, int64_t n_tokens, ThreadPool& pool) {
+  if (n <= 0 || n_tokens <= 0) return;
+  for (int i = 1; i < n; ++i) {
+    if (ws[i].type != ws[0].type || ws[i].cols != ws[0].cols) {
+      // Different activation formats: one call each.
+      for (int j = 0; j < n; ++j) MatMul(ws[j], x, ldx, n_tokens, outs[j].y, outs[j].ldy, pool);
+      return;
+    }
+  }
+  const GgmlType type = ws[0].type;
+  const int64_t cols = ws[0].cols;
+  for (int i = 0; i < n; ++i) assert(MatMulSupports(ws[i].type));
+  std::vector<Task>& tasks = tls_tasks;
+  tasks.clear();
+  for (int i = 0; i < n; ++i) {
+    if (ws[i].rows <= 0) continue;
+    AddTasks(PlanSplit(ws[i].rows, cols, n_tokens, pool.size()), i, ws[i].rows, n_tokens,
+             &tasks);
+  }
 
-  if (w.type == GgmlType::Q8_0 || w.type == GgmlType::Q4_0) {
-    assert(w.cols % kQK == 0);
+  if (IsQuant(type)) {
+    assert(cols % kQK == 0);
     QuantizedActivations& xq = tls_xq;
     const bool gemm = n_tokens >= kQuantGemmMinTokens;
-    xq.Prepare(n_tokens, w.cols, w.type, /*pairs=*/!gemm);
+    xq.Prepare(n_tokens, cols, type, /*pairs=*/!gemm);
     if (n_tokens >= 16 && pool.size() > 1) {
       const int64_t chunk = 8;
       pool.ParallelFor((n_tokens + chunk - 1) / chunk, [&](int64_t task, int) {
@@ -90,26 +114,39 @@ void MatMul(const WeightMatrix& w, const float* x, int64_t ldx, int64_t n_tokens
     } else {
       cpu_internal::QuantizeActivations(x, ldx, 0, n_tokens, &xq);
     }
-    RunSplit(split, w.rows, n_tokens, pool, [&](int64_t r0, int64_t r1, int64_t t0, int64_t t1) {
+    pool.ParallelFor(static_cast<int64_t>(tasks.size()), [&](int64_t i, int) {
+      const Task& k = tasks[static_cast<size_t>(i)];
+      const WeightMatrix& w = ws[k.matrix];
       if (gemm) {
-        cpu_internal::QuantGemmRows(w, xq, t0, t1, y, ldy, r0, r1);
+        cpu_internal::QuantGemmRows(w, xq, k.t0, k.t1, outs[k.matrix].y, outs[k.matrix].ldy,
+                                    k.r0, k.r1);
       } else {
-        cpu_internal::QuantGemvRows(w, xq, t0, t1, y, ldy, r0, r1);
+        cpu_internal::QuantGemvRows(w, xq, k.t0, k.t1, outs[k.matrix].y, outs[k.matrix].ldy,
+                                    k.r0, k.r1);
       }
     });
     return;
   }
 
   const bool gemm = n_tokens >= kFloatGemmMinTokens;
-  RunSplit(split, w.rows, n_tokens, pool, [&](int64_t r0, int64_t r1, int64_t t0, int64_t t1) {
-    const float* xt = x + t0 * ldx;
-    float* yt = y + t0 * ldy;
+  pool.ParallelFor(static_cast<int64_t>(tasks.size()), [&](int64_t i, int) {
+    const Task& k = tasks[static_cast<size_t>(i)];
+    const WeightMatrix& w = ws[k.matrix];
+    const float* xt = x + k.t0 * ldx;
+    const int64_t ldy = outs[k.matrix].ldy;
+    float* yt = outs[k.matrix].y + k.t0 * ldy;
     if (gemm) {
-      cpu_internal::FloatGemmRows(w, xt, ldx, t1 - t0, yt, ldy, r0, r1);
+      cpu_internal::FloatGemmRows(w, xt, ldx, k.t1 - k.t0, yt, ldy, k.r0, k.r1);
     } else {
-      cpu_internal::FloatGemvRows(w, xt, ldx, t1 - t0, yt, ldy, r0, r1);
+      cpu_internal::FloatGemvRows(w, xt, ldx, k.t1 - k.t0, yt, ldy, k.r0, k.r1);
     }
   });
+}
+
+void MatMul(const WeightMatrix& w, const float* x, int64_t ldx, int64_t n_tokens, float* y,
+            int64_t ldy, ThreadPool& pool) {
+  const MatMulOutput out{y, ldy};
+  MatMulMany(&w, &out, 1, x, ldx, n_tokens, pool);
 }
 
 }  // namespace akv

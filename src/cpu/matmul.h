@@ -30,6 +30,18 @@ bool MatMulSupports(GgmlType type);
 void MatMul(const WeightMatrix& w, const float* x, int64_t ldx, int64_t n_tokens, float* y,
             int64_t ldy, ThreadPool& pool);
 
+// Several matrices applied to the same input (q, k, v; gate, up): the activations are quantized
+// once (Q8_0/Q4_0) and the rows of all matrices are shared out in one thread-pool dispatch,
+// instead of one dispatch (a barrier) per matrix: decode issues ~57 matmuls per token, so this
+// matters there. outs[i] receives ws[i] * x exactly as MatMul(ws[i], ...) would. Matrices of
+// different types or column counts are run one MatMul at a time.
+struct MatMulOutput {
+  float* y;
+  int64_t ldy;
+};
+void MatMulMany(const WeightMatrix* ws, const MatMulOutput* outs, int n, const float* x,
+                int64_t ldx, int64_t n_tokens, ThreadPool& pool);
+
 // Slow, obviously correct reference (dequantize the row, double accumulation; Q8_0/Q4_0 also
 // quantize x to Q8_0 first, as MatMul does). For tests.
 void MatMulReference(const WeightMatrix& w, const float* x, int64_t ldx, int64_t n_tokens,
