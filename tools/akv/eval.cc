@@ -69,6 +69,26 @@ StatusOr<double> ParseDepth(const std::string& s) {
   return d;
 }
 
+// "full,akv:balanced,hot_budget=256,h2o" -> full | akv:balanced,hot_budget=256 | h2o: a piece
+// with '=' is an option of the method before it, so specs with options fit in one comma list.
+std::vector<std::string> SplitMethods(const std::vector<std::string>& args) {
+  std::vector<std::string> out;
+  for (const std::string& arg : args) {
+    size_t start = 0;
+    while (start <= arg.size()) {
+      const size_t end = std::min(arg.find(',', start), arg.size());
+      const std::string piece = arg.substr(start, end - start);
+      if (piece.find('=') != std::string::npos && !out.empty()) {
+        out.back() += "," + piece;
+      } else if (!piece.empty()) {
+        out.push_back(piece);
+      }
+      start = end + 1;
+    }
+  }
+  return out;
+}
+
 std::string Join(const std::vector<std::string>& v) {
   std::string s;
   for (const auto& x : v) s += (s.empty() ? "" : ",") + x;
@@ -124,7 +144,7 @@ int Run(const EvalFlags& f) {
     if (!task.ok()) return ReportError(task.status());
     grid.tasks.push_back(*task);
   }
-  grid.methods = f.methods;
+  grid.methods = SplitMethods(f.methods);
   grid.budgets = f.budgets;
   grid.contexts = f.contexts;
   grid.depths.clear();
@@ -203,7 +223,7 @@ int Run(const EvalFlags& f) {
   for (int c : f.contexts) contexts.push_back(std::to_string(c));
   run.meta = {{"model", eng.info().name + " (" + f.model.substr(f.model.find_last_of('/') + 1) + ")"},
               {"tasks", Join(f.tasks)},
-              {"methods", Join(f.methods)},
+              {"methods", Join(grid.methods)},
               {"budgets", Join(f.budgets)},
               {"contexts", Join(contexts)},
               {"depths", Join(f.depths)},
@@ -238,9 +258,9 @@ void RegisterEval(CLI::App& app) {
       ->delimiter(',')
       ->capture_default_str();
   sub->add_option("--methods", f->methods,
-                  "Cache specs (comma list): full, akv[:preset], h2o, snapkv, window, kivi, uniform, ... "
-                  "(a spec with its own budget, e.g. \"kivi:2\", runs as given)")
-      ->delimiter(',')
+                  "Cache specs (comma list): full, akv[:preset], h2o, snapkv, window, kivi, uniform, ...; key=value "
+                  "pieces belong to the method before them (akv:balanced,group_size=128,h2o); a spec with its own "
+                  "budget (kivi:2, h2o,max_total=512) runs as given")
       ->capture_default_str();
   sub->add_option("--budgets", f->budgets,
                   "KV memory budgets: fraction of the f16 cache (0.25 or 25%), f16 tokens (1024t) or bits per value (4b); "
