@@ -142,6 +142,9 @@ TEST(EvalGrid, RejectsBadGrids) {
   EXPECT_FALSE(ParseTask("needle").ok());
   EXPECT_EQ(*ParseTask("multiquery"), EvalTask::kMultiQuery);
   EXPECT_EQ(MethodName("akv:balanced,hot_budget=8"), "akv");
+  EXPECT_EQ(SplitMethodList({"full,akv:balanced,hot_budget=256,warm_bits=2,h2o", "kivi:2"}),
+            (std::vector<std::string>{"full", "akv:balanced,hot_budget=256,warm_bits=2", "h2o", "kivi:2"}));
+  EXPECT_EQ(SplitMethodList({"h2o,max_total=512,,window"}), (std::vector<std::string>{"h2o,max_total=512", "window"}));
 }
 
 }  // namespace

@@ -98,6 +98,24 @@ double Budget::Fraction(int n_ctx) const {
   return 1.0;
 }
 
+std::vector<std::string> SplitMethodList(const std::vector<std::string>& args) {
+  std::vector<std::string> out;
+  for (const std::string& arg : args) {
+    size_t start = 0;
+    while (start <= arg.size()) {
+      const size_t end = std::min(arg.find(',', start), arg.size());
+      const std::string piece = arg.substr(start, end - start);
+      if (piece.find('=') != std::string::npos && !out.empty()) {
+        out.back() += "," + piece;
+      } else if (!piece.empty()) {
+        out.push_back(piece);
+      }
+      start = end + 1;
+    }
+  }
+  return out;
+}
+
 std::string MethodName(std::string_view method) { return std::string(method.substr(0, method.find_first_of(":,"))); }
 
 ResolvedSpec ResolveCacheSpec(std::string_view method, const Budget& budget, int n_ctx, const KvGeometry& kv) {

@@ -60,6 +60,10 @@ struct ResolvedSpec {
   std::string rule;          // how: "max_total", "kv_budget_mb", "bits", "as given", "reference"
 };
 
+// Method specs from comma lists: "full,akv:balanced,hot_budget=256,h2o" -> full |
+// akv:balanced,hot_budget=256 | h2o (a piece with '=' is an option of the method before it).
+std::vector<std::string> SplitMethodList(const std::vector<std::string>& args);
+
 // The method's name: the spec up to the first ':' or ','.
 std::string MethodName(std::string_view method);
 ResolvedSpec ResolveCacheSpec(std::string_view method, const Budget& budget, int n_ctx, const KvGeometry& kv);

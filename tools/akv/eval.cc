@@ -69,26 +69,6 @@ StatusOr<double> ParseDepth(const std::string& s) {
   return d;
 }
 
-// "full,akv:balanced,hot_budget=256,h2o" -> full | akv:balanced,hot_budget=256 | h2o: a piece
-// with '=' is an option of the method before it, so specs with options fit in one comma list.
-std::vector<std::string> SplitMethods(const std::vector<std::string>& args) {
-  std::vector<std::string> out;
-  for (const std::string& arg : args) {
-    size_t start = 0;
-    while (start <= arg.size()) {
-      const size_t end = std::min(arg.find(',', start), arg.size());
-      const std::string piece = arg.substr(start, end - start);
-      if (piece.find('=') != std::string::npos && !out.empty()) {
-        out.back() += "," + piece;
-      } else if (!piece.empty()) {
-        out.push_back(piece);
-      }
-      start = end + 1;
-    }
-  }
-  return out;
-}
-
 std::string Join(const std::vector<std::string>& v) {
   std::string s;
   for (const auto& x : v) s += (s.empty() ? "" : ",") + x;
@@ -144,7 +124,7 @@ int Run(const EvalFlags& f) {
     if (!task.ok()) return ReportError(task.status());
     grid.tasks.push_back(*task);
   }
-  grid.methods = SplitMethods(f.methods);
+  grid.methods = SplitMethodList(f.methods);
   grid.budgets = f.budgets;
   grid.contexts = f.contexts;
   grid.depths.clear();
