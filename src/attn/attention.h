@@ -1,6 +1,8 @@
 // Attention over tiers: one softmax over every segment of a KV head (f16 / bf16 / int8 / int4 /
 // int2, per-token or KIVI keys, with or without Hadamard rotation), without ever writing a
-// de-quantized K or V or a score matrix to memory.
+// de-quantized K or V or a score matrix to memory. (One exception, and only when attention mass
+// is requested at decode: each slot's per-head logits are kept for the mass pass, see
+// attention_decode.cc; prefill re-computes scores instead.)
 //
 // Shapes (row-major, f32):
 //   q    [n_queries][n_kv_heads * n_q_per_kv][head_dim]   query head h uses KV head h / n_q_per_kv
@@ -13,7 +15,7 @@
 //        over the queries of the normalized attention weight of that slot (the scorer's input).
 //        Overwritten; masked slots get 0.
 //
-// Strategy: one query (decode) is split over heads and, for long contexts, over KV tiles
+// Strategy: one query (n_queries == 1, decode) is split over heads and, for long contexts, over KV tiles
 // (split-K); the partial (m, d, o) states are merged. Several queries (prefill) are processed in
 // query tiles x key tiles (flash attention), tiles entirely above the causal diagonal skipped.
 // GQA: the query heads of a group share each K/V tile, which is read from memory once.
