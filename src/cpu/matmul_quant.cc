@@ -39,37 +39,59 @@ namespace HWY_NAMESPACE {
 
 // ------------------------------------------------------------ portable integer loops
 
-// y for rows [r0, r1), tokens [t0, t1): sum over blocks of d_w * d_x * sum(w * x).
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Non-VNNI targets (AVX2, AVX3 without VNNI, scalar): for each row and block, the 32 weights
+// are widened to int16 once and multiplied with every token's block (int16 x int16 -> int32
+// pairs, ReorderWidenMulAccumulate), then sum over blocks of d_w * d_x * sum(w * x).
+thread_local GrowBuffer<float> tls_portable_acc;
+
 void GemvPortable(const WeightMatrix& w, const QuantizedActivations& xq, int64_t t0,
                   int64_t t1, float* y, int64_t ldy, int64_t r0, int64_t r1) {
   const int64_t nb = xq.n_blocks;
   const bool q4 = w.type == GgmlType::Q4_0;
+  float* acc = tls_portable_acc.Get(static_cast<size_t>(t1 - t0));
+  HWY_ALIGN int8_t wq[kQK];
+#if HWY_TARGET != HWY_SCALAR
+  const hn::ScalableTag<int16_t> d16;
+  const hn::Repartition<int32_t, decltype(d16)> d32;
+  const hn::Rebind<int8_t, decltype(d16)> d8;
+  const int n16 = static_cast<int>(hn::Lanes(d16));
+#endif
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* row = w.data + r * static_cast<int64_t>(w.row_bytes);
-    for (int64_t t = t0; t < t1; ++t) {
-      const int8_t* xs = xq.qs(t);
-      const float* xd = xq.d(t);
-      float acc = 0.0f;
-      for (int64_t b = 0; b < nb; ++b) {
-        const int8_t* xb = xs + b * kQK;
-        int32_t s = 0;
-        float dw;
-        if (q4) {
-          const auto* blk = reinterpret_cast<const BlockQ4_0*>(row) + b;
-          for (int j = 0; j < kQK / 2; ++j) {
-            s += ((blk->qs[j] & 0x0F) - 8) * xb[j];
-            s += ((blk->qs[j] >> 4) - 8) * xb[j + kQK / 2];
-          }
-          dw = F16ToF32(blk->d);
-        } else {
-          const auto* blk = reinterpret_cast<const BlockQ8_0*>(row) + b;
-          for (int j = 0; j < kQK; ++j) s += blk->qs[j] * xb[j];
-          dw = F16ToF32(blk->d);
+    for (int64_t t = t0; t < t1; ++t) acc[t - t0] = 0.0f;
+    for (int64_t b = 0; b < nb; ++b) {
+      float dw;
+      if (q4) {
+        const auto* blk = reinterpret_cast<const BlockQ4_0*>(row) + b;
+        for (int j = 0; j < kQK / 2; ++j) {
+          wq[j] = static_cast<int8_t>((blk->qs[j] & 0x0F) - 8);
+          wq[j + kQK / 2] = static_cast<int8_t>((blk->qs[j] >> 4) - 8);
         }
-        acc += dw * xd[b] * static_cast<float>(s);
+        dw = F16ToF32(blk->d);
+      } else {
+        const auto* blk = reinterpret_cast<const BlockQ8_0*>(row) + b;
+        std::memcpy(wq, blk->qs, kQK);
+        dw = F16ToF32(blk->d);
       }
-      y[t * ldy + r] = acc;
+      for (int64_t t = t0; t < t1; ++t) {
+        const int8_t* xb = xq.qs(t) + b * kQK;
+        int32_t s = 0;
+#if HWY_TARGET != HWY_SCALAR
+        auto s0 = hn::Zero(d32), s1 = hn::Zero(d32);
+        for (int j = 0; j < kQK; j += n16) {
+          s0 = hn::ReorderWidenMulAccumulate(d32, hn::PromoteTo(d16, hn::LoadU(d8, wq + j)),
+                                             hn::PromoteTo(d16, hn::LoadU(d8, xb + j)), s0, s1);
+        }
+        s = hn::GetLane(hn::SumOfLanes(d32, hn::Add(s0, s1)));
+#else
+        for (int j = 0; j < kQK; ++j) s += wq[j] * xb[j];
+#endif
+        acc[t - t0] += dw * xq.d(t)[b] * static_cast<float>(s);
+      }
     }
+    for (int64_t t = t0; t < t1; ++t) y[t * ldy + r] = acc[t - t0];
   }
 }
 
