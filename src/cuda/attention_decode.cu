@@ -22,6 +22,7 @@
 // At the end the lanes holding the same channels are reduced and the split's (m, d, o) written.
 // Nothing de-quantized reaches memory; the partial states are merged by LaunchAttentionMerge.
 // f16 tiers use f32 arithmetic throughout.
+#include <cstdlib>
 #include <type_traits>
 
 #include "cuda/common.cuh"
@@ -109,8 +110,10 @@ __device__ __forceinline__ void ReduceStage(float* v, int lane, int mask) {
   }
 }
 
-template <int D, int BITS, int R>
-__global__ void __launch_bounds__(kWarpsPerBlock * 32, R == 1 ? 3 : 1) DecodeAttentionKernel(DevTier tier, DecodeAttnArgs a) {
+// MINB: resident blocks per SM the register allocation must allow (3 => <= 170 registers, 12
+// warps per SM; 4 => <= 128, 16 warps, with a few spilled registers for the quantized tiers).
+template <int D, int BITS, int R, int MINB>
+__global__ void __launch_bounds__(kWarpsPerBlock * 32, MINB) DecodeAttentionKernel(DevTier tier, DecodeAttnArgs a) {
   using C = Cfg<D, BITS, R>;
   constexpr bool kQuant = BITS != 16;
   const int lane = threadIdx.x & 31;
@@ -246,8 +249,10 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32, R == 1 ? 3 : 1) DecodeAtt
     // other (not unrolled): interleaving them would keep RC * 32 partial sums per pass live.
     // Quantized keys: the codes become exact f16 pairs once per tile, and each pass forms its
     // 4-channel partial products with f16x2 FMAs (f32 from the first cross-lane sum on).
-    __half2 kh[kQuant ? C::CPL : 1][16];
-    if constexpr (kQuant) {
+    constexpr int kPasses = R / C::RC;
+    constexpr bool kHoldCodes = kQuant && kPasses > 1;  // one pass: decode codes where they are used
+    __half2 kh[kHoldCodes ? C::CPL : 1][16];
+    if constexpr (kHoldCodes) {
 #pragma unroll
       for (int c = 0; c < C::CPL; ++c)
 #pragma unroll
@@ -266,7 +271,6 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32, R == 1 ? 3 : 1) DecodeAtt
     }
     if (kQuant && more) issue_k(t + 1);  // kw is free once the codes are extracted
     float logit[R];
-    constexpr int kPasses = R / C::RC;
 #pragma unroll 1
     for (int pass = 0; pass < kPasses; ++pass) {
       float qc[C::RC][C::CPL], qb[C::RC];
@@ -292,7 +296,14 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32, R == 1 ? 3 : 1) DecodeAtt
           for (int h = 0; h < C::RC; ++h) {
             const __half2 q2 = __float2half2_rn(qc[h][c]);
 #pragma unroll
-            for (int p = 0; p < 16; ++p) ph[h][p] = __hfma2(kh[c][p], q2, ph[h][p]);
+            for (int p = 0; p < 16; ++p) {
+              if constexpr (kHoldCodes) {
+                ph[h][p] = __hfma2(kh[c][p], q2, ph[h][p]);
+              } else {  // pair p = (k, f, j) of channel row c
+                const int k = p / (2 * (8 / BITS)), f = (p / 2) % (8 / BITS), j = p % 2;
+                ph[h][p] = __hfma2(CodePair<BITS>(kw[c * (C::U / 4) + k], 8 * j + BITS * f), q2, ph[h][p]);
+              }
+            }
           }
         }
         // Pair (k, f, j) holds slots 4k + j + U f and that + 2.
@@ -509,17 +520,33 @@ __global__ void MassKernel(DevTier tier, const float* L, const float* M, const f
   mass[job * cap + s] = sum;
 }
 
+// Blocks per SM asked of the register allocator for one query head per KV head. Measured on an
+// H100 (bench/results/cuda_h100.md): 4 (16 warps per SM, a few spilled registers) makes the
+// quantized tiers 10-20% faster (latency-bound, more warps hide it), 3 keeps f16 at 86% of copy
+// bandwidth (4 drops it to 80%). AKV_CUDA_DECODE_MINB=3|4 forces one for experiments.
+int MinBlocksR1(int bits) {
+  static const int forced = [] {
+    const char* e = std::getenv("AKV_CUDA_DECODE_MINB");
+    return e ? std::atoi(e) : 0;
+  }();
+  if (forced == 3 || forced == 4) return forced;
+  return bits == 16 ? 3 : 4;
+}
+
 template <int D, int BITS>
 cudaError_t LaunchForR(const DevTier& tier, const DecodeAttnArgs& a, cudaStream_t s) {
   const int warps = a.n_jobs * a.n_splits;
   const int blocks = (warps + kWarpsPerBlock - 1) / kWarpsPerBlock;
   switch (a.R) {
-    case 1: DecodeAttentionKernel<D, BITS, 1><<<blocks, kWarpsPerBlock * 32, 0, s>>>(tier, a); break;
-    case 2: DecodeAttentionKernel<D, BITS, 2><<<blocks, kWarpsPerBlock * 32, 0, s>>>(tier, a); break;
-    case 3: DecodeAttentionKernel<D, BITS, 3><<<blocks, kWarpsPerBlock * 32, 0, s>>>(tier, a); break;
-    case 4: DecodeAttentionKernel<D, BITS, 4><<<blocks, kWarpsPerBlock * 32, 0, s>>>(tier, a); break;
-    case 6: DecodeAttentionKernel<D, BITS, 6><<<blocks, kWarpsPerBlock * 32, 0, s>>>(tier, a); break;
-    case 8: DecodeAttentionKernel<D, BITS, 8><<<blocks, kWarpsPerBlock * 32, 0, s>>>(tier, a); break;
+    case 1:
+      if (MinBlocksR1(BITS) == 4) DecodeAttentionKernel<D, BITS, 1, 4><<<blocks, kWarpsPerBlock * 32, 0, s>>>(tier, a);
+      else DecodeAttentionKernel<D, BITS, 1, 3><<<blocks, kWarpsPerBlock * 32, 0, s>>>(tier, a);
+      break;
+    case 2: DecodeAttentionKernel<D, BITS, 2, 1><<<blocks, kWarpsPerBlock * 32, 0, s>>>(tier, a); break;
+    case 3: DecodeAttentionKernel<D, BITS, 3, 1><<<blocks, kWarpsPerBlock * 32, 0, s>>>(tier, a); break;
+    case 4: DecodeAttentionKernel<D, BITS, 4, 1><<<blocks, kWarpsPerBlock * 32, 0, s>>>(tier, a); break;
+    case 6: DecodeAttentionKernel<D, BITS, 6, 1><<<blocks, kWarpsPerBlock * 32, 0, s>>>(tier, a); break;
+    case 8: DecodeAttentionKernel<D, BITS, 8, 1><<<blocks, kWarpsPerBlock * 32, 0, s>>>(tier, a); break;
     default: return cudaErrorInvalidValue;
   }
   return cudaGetLastError();
@@ -540,13 +567,17 @@ template <int D, int BITS>
 int WarpsPerSmForR(int R) {
   int blocks = 0;
   cudaError_t e = cudaErrorInvalidValue;
+  constexpr int kT = kWarpsPerBlock * 32;
   switch (R) {
-    case 1: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, DecodeAttentionKernel<D, BITS, 1>, kWarpsPerBlock * 32, 0); break;
-    case 2: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, DecodeAttentionKernel<D, BITS, 2>, kWarpsPerBlock * 32, 0); break;
-    case 3: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, DecodeAttentionKernel<D, BITS, 3>, kWarpsPerBlock * 32, 0); break;
-    case 4: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, DecodeAttentionKernel<D, BITS, 4>, kWarpsPerBlock * 32, 0); break;
-    case 6: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, DecodeAttentionKernel<D, BITS, 6>, kWarpsPerBlock * 32, 0); break;
-    case 8: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, DecodeAttentionKernel<D, BITS, 8>, kWarpsPerBlock * 32, 0); break;
+    case 1:
+      e = MinBlocksR1(BITS) == 4 ? cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, DecodeAttentionKernel<D, BITS, 1, 4>, kT, 0)
+                             : cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, DecodeAttentionKernel<D, BITS, 1, 3>, kT, 0);
+      break;
+    case 2: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, DecodeAttentionKernel<D, BITS, 2, 1>, kT, 0); break;
+    case 3: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, DecodeAttentionKernel<D, BITS, 3, 1>, kT, 0); break;
+    case 4: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, DecodeAttentionKernel<D, BITS, 4, 1>, kT, 0); break;
+    case 6: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, DecodeAttentionKernel<D, BITS, 6, 1>, kT, 0); break;
+    case 8: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, DecodeAttentionKernel<D, BITS, 8, 1>, kT, 0); break;
     default: break;
   }
   if (e != cudaSuccess) {
