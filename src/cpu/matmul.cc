@@ -19,7 +19,7 @@ using cpu_internal::QuantizedActivations;
 constexpr int64_t kPanelRows = 32;  // GEMM panel height; row tasks are multiples of it
 // Below this many tokens the GEMV kernels (weights streamed once per 4 tokens, no packing)
 // beat packing a panel; measured with bench/cpu_matmul_bench.
-constexpr int64_t kFloatGemmMinTokens = 8;
+constexpr int64_t kFloatGemmMinTokens = 10;
 constexpr int64_t kQuantGemmMinTokens = 4;
 // A task should be worth a few microseconds so the pool's dispatch (~1 us) is amortised.
 constexpr int64_t kMinTaskMacs = 32 * 1024;
