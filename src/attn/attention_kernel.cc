@@ -20,7 +20,6 @@
 #define HWY_TARGET_INCLUDE "attn/attention_kernel.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
-#include "hwy/cache_control.h"
 #include "hwy/contrib/math/math-inl.h"
 #include "kv/codecs/simd_codes-inl.h"
 
@@ -30,7 +29,6 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <span>
 #include <utility>
 
 #include "attn/attention_internal.h"
@@ -88,20 +86,7 @@ struct TileView {
   int head_dim = 0;
   int key_group = 0;
   int value_group = 0;
-  // A later tile to prefetch while scoring this one (one line of each per channel): hardware
-  // prefetchers stop at 4 KiB boundaries and a burst of prefetches at the start of a tile
-  // overflows the miss queue, so requests are spread over the channel loop.
-  const uint8_t* prefetch_key = nullptr;
-  const uint8_t* prefetch_value = nullptr;
-  int prefetch_key_bytes = 0;
-  int prefetch_value_bytes = 0;
 };
-
-HWY_INLINE void PrefetchLinesOfChannel(const TileView& t, int c) {
-  const int offset = c * 64;
-  if (offset < t.prefetch_key_bytes) hwy::Prefetch(t.prefetch_key + offset);
-  if (offset < t.prefetch_value_bytes) hwy::Prefetch(t.prefetch_value + offset);
-}
 
 // Query rows of one register block, in the key domain the segment needs.
 struct RowBlock {
@@ -125,11 +110,10 @@ HWY_INLINE void StoreScores(const VF (&s)[kRows][kVecs], float* HWY_RESTRICT sco
 // Adds q_r[c] * k[v] for channels [c_begin, c_end); load(c, v) returns the de-quantized (or code)
 // vector of slots [v * N, v * N + N) of channel c.
 template <int kRows, class LoadKey>
-HWY_INLINE void DotChannels(const TileView& t, const float* const* q, int c_begin, int c_end, const LoadKey& load,
+HWY_INLINE void DotChannels(const float* const* q, int c_begin, int c_end, const LoadKey& load,
                             VF (&acc)[kRows][kVecs]) {
   const DF df;
   for (int c = c_begin; c < c_end; ++c) {
-    PrefetchLinesOfChannel(t, c);
     VF k[kVecs];
     for (int v = 0; v < kVecs; ++v) k[v] = load(c, v);
     for (int r = 0; r < kRows; ++r) {
@@ -151,7 +135,7 @@ void ScoreHalfTile(const TileView& t, const RowBlock& rb, float* HWY_RESTRICT sc
     if constexpr (kBF16) return LoadBF16AsF32(p);
     else return LoadF16AsF32(p);
   };
-  DotChannels<kRows>(t, rb.q, 0, t.head_dim, load, s);
+  DotChannels<kRows>(rb.q, 0, t.head_dim, load, s);
   StoreScores<kRows>(s, scores);
 }
 
@@ -171,7 +155,7 @@ HWY_INLINE void ScoreTokenGroupRows(const TileView& t, const RowBlock& rb, float
     VF acc[kRows][kVecs];
     for (int r = 0; r < kRows; ++r)
       for (int v = 0; v < kVecs; ++v) acc[r][v] = hn::Zero(df);
-    DotChannels<kRows>(t, rb.q, g0, g0 + group, load, acc);
+    DotChannels<kRows>(rb.q, g0, g0 + group, load, acc);
     float qs[kRows];
     for (int r = 0; r < kRows; ++r) {
       qs[r] = 0;
@@ -230,7 +214,7 @@ void ScoreChannelGroupTile(const TileView& t, const RowBlock& rb, float* HWY_RES
   }
   const uint8_t* tile = t.key_tile;
   auto load = [tile](int c, int v) { return LoadUnitCodesF32<kBits>(tile + c * kUnitBytes, v * kLanes); };
-  DotChannels<kRows>(t, qf, 0, dim, load, s);
+  DotChannels<kRows>(qf, 0, dim, load, s);
   StoreScores<kRows>(s, scores);
 }
 
@@ -525,27 +509,6 @@ void StoreMaskedLogits(const float* HWY_RESTRICT scores, int n, int n_valid, con
     }
 }
 
-// Points t at the tile kPrefetchTiles after (span si, tile), possibly in a later span.
-constexpr int kPrefetchTiles = 2;
-void SetPrefetchTarget(std::span<const TileSpan> spans, size_t si, int tile, int head_dim, TileView* t) {
-  int ahead = kPrefetchTiles;
-  for (size_t i = si; i < spans.size(); ++i) {
-    const TileSpan& span = spans[i];
-    const int before = i == si ? tile : span.tile_begin - 1;  // the target is `ahead` tiles after this
-    const int remaining = span.tile_end - 1 - before;
-    if (ahead <= remaining) {
-      const KvSegment& seg = *span.segment;
-      t->prefetch_key_bytes = int(KeyTileBytes(seg.key_codec, head_dim));
-      t->prefetch_value_bytes = int(ValueTileBytes(seg.value_codec, head_dim));
-      t->prefetch_key = static_cast<const uint8_t*>(seg.key_data) + size_t(t->prefetch_key_bytes) * (before + ahead);
-      t->prefetch_value =
-          static_cast<const uint8_t*>(seg.value_data) + size_t(t->prefetch_value_bytes) * (before + ahead);
-      return;
-    }
-    ahead -= remaining;
-  }
-}
-
 void RunAttentionTaskSimd(const AttentionTask& task) {
   const KernelRows& rows = task.rows;
   const int dim = rows.head_dim;
@@ -558,16 +521,14 @@ void RunAttentionTaskSimd(const AttentionTask& task) {
   HWY_ALIGN float p[kBlockRows * kTileSlots];
   float alpha[kBlockRows];
   float* logits = task.logits;
-  for (size_t si = 0; si < task.spans.size(); ++si) {
-    const TileSpan& span = task.spans[si];
+  for (const TileSpan& span : task.spans) {
     const KvSegment& seg = *span.segment;
     const SegmentFns fns = FnsFor(seg);
     const bool rotated = seg.key_codec.hadamard;
     for (int tile = span.tile_begin; tile < span.tile_end; ++tile) {
       TilePositions tp;
       // Positions are read only under a causal mask.
-      TileView t = MakeTileView(seg, dim, tile, rows.positions ? &tp : nullptr);
-      SetPrefetchTarget(task.spans, si, tile, dim, &t);
+      const TileView t = MakeTileView(seg, dim, tile, rows.positions ? &tp : nullptr);
       for (int row0 = 0; row0 < rows.n_rows; row0 += kBlockRows) {
         const int n = std::min(kBlockRows, rows.n_rows - row0);
         const int visibility = TileVisibility(rows, row0, n, tp);
@@ -587,7 +548,6 @@ void RunAttentionTaskSimd(const AttentionTask& task) {
         float* o_rows[kBlockRows];
         for (int r = 0; r < kBlockRows; ++r) o_rows[r] = task.o + size_t(row0 + std::min(r, n - 1)) * dim;
         fns.value[n - 1](t, p, alpha, o_rows);
-        t.prefetch_key_bytes = t.prefetch_value_bytes = 0;  // once per tile
       }
       if (logits) logits += size_t(rows.n_rows) * kTileSlots;
     }
