@@ -6,6 +6,8 @@
 #include <random>
 #include <vector>
 
+#include <hwy/aligned_allocator.h>
+
 #include "cpu/matmul.h"
 #include "cpu/matmul_internal.h"
 #include "cpu/quants.h"
@@ -91,6 +93,30 @@ void CheckShape(GgmlType type, int64_t rows, int64_t cols, int64_t n_tokens, Thr
     }
   }
   EXPECT_LT(NormalisedError(yv, rv), tol);
+
+  // The same weights packed into panels once (as the model loader does, where this CPU has a
+  // panel kernel): the GEMM (>= 4 tokens) is the same kernel on the same bytes, hence
+  // bit-identical; the GEMV sums in another order and is held to the reference bound.
+  const size_t panel_bytes = PanelBytes(tw.w);
+  if (panel_bytes == 0) return;
+  auto panels = hwy::AllocateAligned<uint8_t>(panel_bytes);
+  PackPanels(tw.w, panels.get());
+  WeightMatrix packed = tw.w;
+  packed.panels = panels.get();
+  std::vector<float> yp(size_t(n_tokens * ldy), sentinel);
+  MatMul(packed, x.data(), ldx, n_tokens, yp.data(), ldy, pool);
+  std::vector<float> ypv;
+  for (int64_t t = 0; t < n_tokens; ++t)
+    for (int64_t r = 0; r < ldy; ++r) {
+      const size_t i = size_t(t * ldy + r);
+      if (r >= rows) {
+        ASSERT_EQ(yp[i], sentinel) << "panels: wrote past the row count at token " << t;
+        continue;
+      }
+      ypv.push_back(yp[i]);
+    }
+  EXPECT_LT(NormalisedError(ypv, rv), tol) << "panels";
+  if (n_tokens >= 4) EXPECT_EQ(ypv, yv) << "panels: GEMM differs from the repacking GEMM";
 }
 
 class CpuMatMulTest : public testing::TestWithParam<GgmlType> {};
@@ -126,6 +152,20 @@ INSTANTIATE_TEST_SUITE_P(AllTypes, CpuMatMulTest,
                          [](const testing::TestParamInfo<GgmlType>& info) {
                            return std::string(TypeName(info.param));
                          });
+
+// Panels exist exactly for Q8_0 on CPUs with the VNNI kernel, sized 32-row panels x blocks x
+// (1024 code bytes + 64 scale bytes).
+TEST(CpuMatMul, PanelBytes) {
+  for (GgmlType type : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q4_0})
+    EXPECT_EQ(PanelBytes(WeightMatrix{type, nullptr, 64, 64, RowBytes(type, 64)}), 0u);
+  const WeightMatrix q8{GgmlType::Q8_0, nullptr, 33, 96, RowBytes(GgmlType::Q8_0, 96)};
+  const size_t bytes = PanelBytes(q8);
+  if (__builtin_cpu_supports("avx512vnni") && std::string(CpuKernelTarget()) == "AVX3_DL") {
+    EXPECT_EQ(bytes, size_t(2 * 3 * 1088));
+  } else {
+    EXPECT_EQ(bytes, 0u) << CpuKernelTarget();
+  }
+}
 
 // The integer kernels' activation quantizer must give QuantizeRowQ8_0's integers and scales.
 TEST(CpuMatMul, ActivationQuantizationIsBitExact) {

@@ -22,7 +22,20 @@ struct WeightMatrix {
   int64_t rows = 0;  // output features
   int64_t cols = 0;  // input features
   size_t row_bytes = 0;
+  // Optional: the same weights in 32-row panels (PackPanels), read by the kernels instead of
+  // `data` where this CPU has a panel kernel. `data` stays valid and is what everything else
+  // (references, other backends, embedding look-ups) reads.
+  const uint8_t* panels = nullptr;
 };
+
+// Q8_0 weights on CPUs with AVX-512 VNNI are multiplied in panels of 32 rows whose lanes run
+// along rows (codes as w + 128 in 4-byte groups, f16 scales beside them; see
+// matmul_quant.cc). The prefill GEMM repacks each panel per call; a copy packed once at load
+// saves that and makes the one-token GEMV a register-tiled kernel without horizontal sums.
+// PanelBytes: the size of that copy, 0 when this CPU/type has no panel kernel.
+// PackPanels: writes it to `out` (PanelBytes(w) bytes, 64-byte aligned).
+size_t PanelBytes(const WeightMatrix& w);
+void PackPanels(const WeightMatrix& w, uint8_t* out);
 
 // Types MatMul computes on directly: F32, F16, BF16, Q8_0, Q4_0.
 bool MatMulSupports(GgmlType type);

@@ -261,13 +261,30 @@ AKV_VNNI void GemvVnni(const WeightMatrix& w, const QuantizedActivations& xq, in
 
 constexpr int kPanelRows = 32;  // 2 x 16 int32 lanes
 constexpr int kTokTile = 6;     // 2 x 6 int32 + 2 x 6 f32 accumulators = 24 zmm
+constexpr int64_t kPanelCodeBytes = kPanelRows * kQK;                    // 16 zmm
+constexpr int64_t kPanelScaleBytes = kPanelRows * 2;                     // 32 f16
+constexpr int64_t kPanelBlockBytes = kPanelCodeBytes + kPanelScaleBytes;  // one record
 
-// Repacks rows [r, r + nr) (nr <= 32) into pw[(b * 8 + j) * 2 + half] (see the file comment)
-// and their scales into dw[b * 2 + half]; rows beyond nr read as zero. The 4-byte groups are
+inline __m512i* PanelCodes(uint8_t* panel, int64_t b) {
+  return reinterpret_cast<__m512i*>(panel + b * kPanelBlockBytes);
+}
+inline const __m512i* PanelCodes(const uint8_t* panel, int64_t b) {
+  return reinterpret_cast<const __m512i*>(panel + b * kPanelBlockBytes);
+}
+inline uint16_t* PanelScales(uint8_t* panel, int64_t b) {
+  return reinterpret_cast<uint16_t*>(panel + b * kPanelBlockBytes + kPanelCodeBytes);
+}
+inline const uint16_t* PanelScales(const uint8_t* panel, int64_t b) {
+  return reinterpret_cast<const uint16_t*>(panel + b * kPanelBlockBytes + kPanelCodeBytes);
+}
+
+// Repacks rows [r, r + nr) (nr <= 32) into one panel: per block b a record of kPanelBlockBytes
+// (kPanelCodeBytes + kPanelScaleBytes), codes pw[(b * 8 + j) * 2 + half] (see the file comment)
+// and the rows' f16 scales ds[b][half][16]; rows beyond nr read as zero. The 4-byte groups are
 // transposed in registers: 16 rows x (2 Q8_0 blocks or 4 Q4_0 blocks) of 16 dwords at a time.
 // (Gathering each output vector instead cost as much as the GEMM itself below ~16 tokens.)
 template <bool kQ4>
-AKV_VNNI void PackPanelVnni(const WeightMatrix& w, int64_t r, int nr, __m512i* pw, __m512* dw) {
+AKV_VNNI void PackPanelVnni(const WeightMatrix& w, int64_t r, int nr, uint8_t* panel) {
   constexpr int kBlockBytes = kQ4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
   const int64_t nb = w.cols / kQK;
   const int64_t row_bytes = static_cast<int64_t>(w.row_bytes);
@@ -282,7 +299,8 @@ AKV_VNNI void PackPanelVnni(const WeightMatrix& w, int64_t r, int nr, __m512i* p
     if (valid == 0) base = w.data;  // never dereferenced (mask is empty)
     for (int64_t b = 0; b < nb; ++b) {
       const __m512i d = _mm512_mask_i32gather_epi32(zero, m, idx, base + b * kBlockBytes, 1);
-      dw[b * 2 + h] = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(PanelScales(panel, b) + 16 * h),
+                         _mm512_cvtepi32_epi16(d));
     }
     constexpr int kBlocksPerTile = kQ4 ? 4 : 2;  // 64 bytes of quants per row
     for (int64_t b = 0; b < nb; b += kBlocksPerTile) {
@@ -316,7 +334,7 @@ AKV_VNNI void PackPanelVnni(const WeightMatrix& w, int64_t r, int nr, __m512i* p
       Transpose16x16(t);
       // t[c]: dword c of the 64 loaded bytes, for the 16 rows.
       for (int k = 0; k < n_blk; ++k) {
-        __m512i* dst = pw + (b + k) * 16 + h;
+        __m512i* dst = PanelCodes(panel, b + k) + h;
         if constexpr (kQ4) {
           const __m512i low4 = _mm512_set1_epi8(0x0F);
           for (int j = 0; j < 4; ++j) {
@@ -341,9 +359,8 @@ inline int32_t Load4(const int8_t* p) {
 }
 
 template <int T>
-AKV_VNNI void GemmTileVnni(const __m512i* pw, const __m512* dw, int64_t nb,
-                           const QuantizedActivations& xq, int64_t t, float* y, int64_t ldy,
-                           int nr) {
+AKV_VNNI void GemmTileVnni(const uint8_t* panel, int64_t nb, const QuantizedActivations& xq,
+                           int64_t t, float* y, int64_t ldy, int nr) {
   const int8_t* xs[T];
   const float* xd[T];
   const int32_t* xc[T];
@@ -357,7 +374,7 @@ AKV_VNNI void GemmTileVnni(const __m512i* pw, const __m512* dw, int64_t nb,
   for (int64_t b = 0; b < nb; ++b) {
     __m512i ai[T][2];
     for (int j = 0; j < T; ++j) ai[j][0] = ai[j][1] = _mm512_set1_epi32(xc[j][b]);
-    const __m512i* wb = pw + b * 16;
+    const __m512i* wb = PanelCodes(panel, b);
     for (int g = 0; g < 8; ++g) {
       const __m512i w0 = _mm512_load_si512(wb + 2 * g);
       const __m512i w1 = _mm512_load_si512(wb + 2 * g + 1);
@@ -367,7 +384,10 @@ AKV_VNNI void GemmTileVnni(const __m512i* pw, const __m512* dw, int64_t nb,
         ai[j][1] = _mm512_dpbusd_epi32(ai[j][1], w1, xb);
       }
     }
-    const __m512 d0 = dw[b * 2], d1 = dw[b * 2 + 1];
+    const uint16_t* ds = PanelScales(panel, b);
+    const __m512 d0 = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(ds)));
+    const __m512 d1 =
+        _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(ds + 16)));
     for (int j = 0; j < T; ++j) {
       const __m512 dx = _mm512_set1_ps(xd[j][b]);
       fa[j][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[j][0]), _mm512_mul_ps(d0, dx), fa[j][0]);
@@ -384,32 +404,39 @@ AKV_VNNI void GemmTileVnni(const __m512i* pw, const __m512* dw, int64_t nb,
 }
 
 template <int T>
-AKV_VNNI void GemmTileDispatch(int n, const __m512i* pw, const __m512* dw, int64_t nb,
+AKV_VNNI void GemmTileDispatch(int n, const uint8_t* panel, int64_t nb,
                                const QuantizedActivations& xq, int64_t t, float* y,
                                int64_t ldy, int nr) {
   if constexpr (T > 0) {
-    if (n == T) return GemmTileVnni<T>(pw, dw, nb, xq, t, y, ldy, nr);
-    return GemmTileDispatch<T - 1>(n, pw, dw, nb, xq, t, y, ldy, nr);
+    if (n == T) return GemmTileVnni<T>(panel, nb, xq, t, y, ldy, nr);
+    return GemmTileDispatch<T - 1>(n, panel, nb, xq, t, y, ldy, nr);
   }
 }
 
-thread_local GrowBuffer<__m512i> tls_pw;
-thread_local GrowBuffer<__m512> tls_dw;
+thread_local GrowBuffer<uint8_t> tls_quant_panel;
 
+// Rows [r0, r1) (r0 a multiple of kPanelRows) x tokens [t0, t1): each panel is repacked here,
+// or read in place from w.panels (packed once at load, PackPanels).
 template <bool kQ4>
 AKV_VNNI void GemmVnni(const WeightMatrix& w, const QuantizedActivations& xq, int64_t t0,
                        int64_t t1, float* y, int64_t ldy, int64_t r0, int64_t r1) {
   const int64_t nb = xq.n_blocks;
-  __m512i* pw = tls_pw.Get(static_cast<size_t>(nb * 16));
-  __m512* dw = tls_dw.Get(static_cast<size_t>(nb * 2));
+  const bool packed = w.panels != nullptr;
+  uint8_t* scratch = packed ? nullptr : tls_quant_panel.Get(static_cast<size_t>(nb * kPanelBlockBytes));
   for (int64_t r = r0; r < r1; r += kPanelRows) {
     const int nr = static_cast<int>(std::min<int64_t>(kPanelRows, r1 - r));
-    PackPanelVnni<kQ4>(w, r, nr, pw, dw);
+    const uint8_t* panel;
+    if (packed) {
+      panel = w.panels + (r / kPanelRows) * nb * kPanelBlockBytes;
+    } else {
+      PackPanelVnni<kQ4>(w, r, nr, scratch);
+      panel = scratch;
+    }
     // y offset by r; the tile indexes tokens absolutely.
     int64_t t = t0;
-    for (; t + kTokTile <= t1; t += kTokTile) GemmTileVnni<kTokTile>(pw, dw, nb, xq, t, y + r, ldy, nr);
+    for (; t + kTokTile <= t1; t += kTokTile) GemmTileVnni<kTokTile>(panel, nb, xq, t, y + r, ldy, nr);
     if (t < t1)
-      GemmTileDispatch<kTokTile - 1>(static_cast<int>(t1 - t), pw, dw, nb, xq, t, y + r, ldy, nr);
+      GemmTileDispatch<kTokTile - 1>(static_cast<int>(t1 - t), panel, nb, xq, t, y + r, ldy, nr);
   }
 }
 #endif  // HWY_TARGET == HWY_AVX3_DL
@@ -418,6 +445,8 @@ void QuantGemv(const WeightMatrix& w, const QuantizedActivations& xq, int64_t t0
                float* y, int64_t ldy, int64_t r0, int64_t r1) {
 #if HWY_TARGET == HWY_AVX3_DL
   if (HasVnni()) {
+    // Packed Q8_0: the panel kernel with 1-3 tokens is the fastest GEMV (no horizontal sums).
+    if (w.panels) return GemmVnni<false>(w, xq, t0, t1, y, ldy, r0, r1);
     if (w.type == GgmlType::Q4_0) return GemvVnni<true>(w, xq, t0, t1, y, ldy, r0, r1);
     return GemvVnni<false>(w, xq, t0, t1, y, ldy, r0, r1);
   }
@@ -436,6 +465,28 @@ void QuantGemm(const WeightMatrix& w, const QuantizedActivations& xq, int64_t t0
   GemvPortable(w, xq, t0, t1, y, ldy, r0, r1);
 }
 
+bool HasPanelKernel(GgmlType type) {
+#if HWY_TARGET == HWY_AVX3_DL
+  return type == GgmlType::Q8_0 && HasVnni();
+#else
+  (void)type;
+  return false;
+#endif
+}
+
+void PackAllPanels(const WeightMatrix& w, uint8_t* out) {
+#if HWY_TARGET == HWY_AVX3_DL
+  const int64_t nb = w.cols / kQK;
+  for (int64_t r = 0; r < w.rows; r += kPanelRows) {
+    const int nr = static_cast<int>(std::min<int64_t>(kPanelRows, w.rows - r));
+    PackPanelVnni<false>(w, r, nr, out + (r / kPanelRows) * nb * kPanelBlockBytes);
+  }
+#else
+  (void)w;
+  (void)out;
+#endif
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace akv::cpu_internal
 HWY_AFTER_NAMESPACE();
@@ -445,6 +496,8 @@ namespace akv::cpu_internal {
 
 HWY_EXPORT(QuantGemv);
 HWY_EXPORT(QuantGemm);
+HWY_EXPORT(HasPanelKernel);
+HWY_EXPORT(PackAllPanels);
 
 void QuantGemvRows(const WeightMatrix& w, const QuantizedActivations& xq, int64_t t0,
                    int64_t t1, float* y, int64_t ldy, int64_t r0, int64_t r1) {
@@ -457,4 +510,20 @@ void QuantGemmRows(const WeightMatrix& w, const QuantizedActivations& xq, int64_
 }
 
 }  // namespace akv::cpu_internal
+
+namespace akv {
+
+size_t PanelBytes(const WeightMatrix& w) {
+  if (w.rows <= 0 || w.cols <= 0 || w.cols % kQK != 0) return 0;
+  if (!HWY_DYNAMIC_DISPATCH(cpu_internal::HasPanelKernel)(w.type)) return 0;
+  const int64_t panels = (w.rows + 31) / 32;
+  return static_cast<size_t>(panels * (w.cols / kQK) * (32 * kQK + 32 * 2));
+}
+
+void PackPanels(const WeightMatrix& w, uint8_t* out) {
+  if (PanelBytes(w) == 0) return;
+  HWY_DYNAMIC_DISPATCH(cpu_internal::PackAllPanels)(w, out);
+}
+
+}  // namespace akv
 #endif  // HWY_ONCE

@@ -11,10 +11,25 @@ namespace {
 
 std::string Dims(int64_t a, int64_t b) { return "[" + std::to_string(a) + ", " + std::to_string(b) + "]"; }
 
+// Packs m into the CPU kernels' panel layout where this CPU has one (Q8_0 with AVX-512 VNNI):
+// decode then runs without repacking or horizontal sums (docs/KERNELS.md). The GGUF bytes stay
+// mapped for embedding look-ups and other backends; the kernels no longer read them.
+Status PackForCpu(WeightMatrix* m, ModelWeights* w) {
+  const size_t bytes = PanelBytes(*m);
+  if (bytes == 0) return Status::Ok();
+  uint8_t* buf = static_cast<uint8_t*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
+  if (!buf) return Status(StatusCode::kResourceExhausted, "cannot allocate " + std::to_string(bytes) + " bytes for weight panels");
+  w->panels.emplace_back(buf);
+  PackPanels(*m, buf);
+  m->panels = buf;
+  w->panel_bytes += bytes;
+  return Status::Ok();
+}
+
 // A matrix stored with ggml dims [cols, rows]. Types MatMul does not compute on are converted
-// to F16 once here.
+// to F16 once here. `multiplied`: the matrix is used in MatMul (not only for row look-ups).
 StatusOr<WeightMatrix> LoadMatrix(const GgufFile& g, const std::string& name, int64_t cols, int64_t rows,
-                                  ModelWeights* w) {
+                                  ModelWeights* w, bool multiplied = true) {
   AKV_ASSIGN_OR_RETURN(const GgufTensor* t, g.GetTensor(name));
   if (t->dims.size() > 2 || t->dims[0] != cols || (t->dims.size() == 2 ? t->dims[1] : 1) != rows)
     return Corrupt("tensor '" + name + "' has shape " + t->ShapeString() + ", expected " + Dims(cols, rows));
@@ -27,6 +42,7 @@ StatusOr<WeightMatrix> LoadMatrix(const GgufFile& g, const std::string& name, in
     m.type = t->type;
     m.data = t->data;
     m.row_bytes = RowBytes(t->type, cols);
+    if (multiplied) AKV_RETURN_IF_ERROR(PackForCpu(&m, w));
     return m;
   }
   auto buf = std::make_unique<std::vector<uint8_t>>(static_cast<size_t>(rows * cols) * 2);
@@ -60,9 +76,10 @@ StatusOr<std::vector<float>> LoadVector(const GgufFile& g, const std::string& na
 
 StatusOr<std::unique_ptr<ModelWeights>> LoadWeights(const GgufFile& g, const ModelConfig& c) {
   auto w = std::make_unique<ModelWeights>();
-  AKV_ASSIGN_OR_RETURN(w->token_embd, LoadMatrix(g, "token_embd.weight", c.n_embd, c.n_vocab, w.get()));
+  const bool tied = g.FindTensor("output.weight") == nullptr;
+  AKV_ASSIGN_OR_RETURN(w->token_embd, LoadMatrix(g, "token_embd.weight", c.n_embd, c.n_vocab, w.get(), tied));
   AKV_ASSIGN_OR_RETURN(w->output_norm, LoadVector(g, "output_norm.weight", c.n_embd));
-  if (g.FindTensor("output.weight")) {
+  if (!tied) {
     AKV_ASSIGN_OR_RETURN(w->output, LoadMatrix(g, "output.weight", c.n_embd, c.n_vocab, w.get()));
   } else {
     w->output = w->token_embd;
@@ -94,6 +111,9 @@ StatusOr<std::unique_ptr<ModelWeights>> LoadWeights(const GgufFile& g, const Mod
     AKV_ASSIGN_OR_RETURN(L.w_up, LoadMatrix(g, p + "ffn_up.weight", c.n_embd, c.n_ff, w.get()));
     AKV_ASSIGN_OR_RETURN(L.w_down, LoadMatrix(g, p + "ffn_down.weight", c.n_ff, c.n_embd, w.get()));
   }
+  if (w->panel_bytes > 0)
+    w->load_notes.push_back("packed the Q8_0 matrices into 32-row panels for the VNNI kernels (" +
+                            std::to_string(w->panel_bytes >> 20) + " MiB)");
   return w;
 }
 

@@ -2,6 +2,7 @@
 // buffers where a type had to be converted at load (said in the load log).
 #pragma once
 
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,6 +31,11 @@ struct ModelWeights {
   std::vector<float> rope_freq_factors;  // llama3-style rope_freqs.weight [n_rot/2], or empty
   std::vector<std::string> load_notes;   // conversions done at load, for the log
   std::vector<std::unique_ptr<std::vector<uint8_t>>> owned;  // converted tensors' storage
+  struct FreeBytes {
+    void operator()(uint8_t* p) const { std::free(p); }
+  };
+  std::vector<std::unique_ptr<uint8_t[], FreeBytes>> panels;  // WeightMatrix::panels storage
+  size_t panel_bytes = 0;
 };
 
 // Checks every tensor's presence, type and shape against `config`; errors name the tensor.
