@@ -27,6 +27,9 @@ struct ForwardScratch;
 struct EngineOptions {
   std::string model_path;
   int n_threads = 0;  // 0: all cores available to the process
+  // Where the forward pass and the KV cache run: "cpu", or "cuda" / "cuda:N" (the GPU backend:
+  // needs a build with AKV_CUDA and a device; Load fails with a message otherwise).
+  std::string device = "cpu";
 };
 
 struct ModelInfo {
@@ -85,6 +88,8 @@ struct TokenEvent {
 };
 
 class Session;
+struct GpuEngine;
+struct GpuSession;
 
 class Engine {
  public:
@@ -94,6 +99,9 @@ class Engine {
   const ModelInfo& info() const { return info_; }
   const std::vector<std::string>& load_log() const { return load_log_; }
   int n_threads() const;
+  // "cpu", or "cuda:0 (NVIDIA H100 80GB HBM3)" when the GPU backend runs the model.
+  const std::string& device() const { return device_; }
+  bool on_gpu() const { return gpu_ != nullptr; }
 
   StatusOr<std::unique_ptr<Session>> NewSession(const SessionOptions& options = {});
 
@@ -103,8 +111,8 @@ class Engine {
 
   // One decode step for several sessions at once (continuous batching): appends tokens[i] to
   // sessions[i] and refreshes each session's last logits. The sessions' weight matmuls run as
-  // one batch; attention runs per session over its own cache. Not thread-safe against other
-  // calls on the same engine.
+  // one batch; attention runs per session over its own cache (on a GPU engine: one decode step
+  // per session, not batched yet). Not thread-safe against other calls on the same engine.
   Status DecodeBatch(std::span<Session* const> sessions, std::span<const int32_t> tokens);
   bool IsEndOfGeneration(int32_t token) const;
   bool adds_bos() const;      // the model's metadata asks for a BOS token
@@ -122,6 +130,8 @@ class Engine {
   std::vector<float> batch_logits_;
   ModelInfo info_;
   std::vector<std::string> load_log_;
+  std::string device_ = "cpu";
+  std::unique_ptr<GpuEngine> gpu_;  // the weights on the device (device "cuda")
 };
 
 class Session {
@@ -146,18 +156,22 @@ class Session {
   int64_t n_past() const { return static_cast<int64_t>(history_.size()); }
   int64_t n_ctx() const { return n_ctx_; }
   CacheStats cache_stats() const;
+  // The CPU KV cache (CPU sessions only; a GPU session's cache lives on the device: cache_stats()).
   KvCache& cache() { return *cache_; }
+  bool on_gpu() const { return gpu_ != nullptr; }
 
  private:
   friend class Engine;
   struct Scratch;
   Session(Engine* engine, int64_t n_ctx, std::unique_ptr<KvCache> cache);
+  Session(Engine* engine, int64_t n_ctx, std::unique_ptr<GpuSession> gpu);
   StatusOr<GenerationResult> Run(const std::string& prompt, const GenerateOptions& options,
                                  const std::function<bool(const TokenEvent&)>* on_token);
 
   Engine* engine_;
   int64_t n_ctx_;
-  std::unique_ptr<KvCache> cache_;
+  std::unique_ptr<KvCache> cache_;      // CPU sessions
+  std::unique_ptr<GpuSession> gpu_;     // GPU sessions (engine device "cuda")
   std::unique_ptr<Scratch> scratch_;
   std::vector<int32_t> history_;
   std::vector<float> logits_;

@@ -2,6 +2,7 @@
 
 #include "akv/akv.hpp"
 #include "core/thread_pool.h"
+#include "engine/gpu.h"
 #include "engine/sampler.h"
 #include "kv/cache_factory.h"
 #include "model/model.h"
@@ -11,8 +12,12 @@ namespace akv {
 StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
   if (options.model_path.empty()) return InvalidArgument("no model path given");
   if (options.n_threads < 0) return InvalidArgument("thread count must be >= 0");
+  AKV_ASSIGN_OR_RETURN(const int gpu_index, ParseDevice(options.device));  // before the (slow) load
   std::unique_ptr<Engine> e(new Engine());
   AKV_ASSIGN_OR_RETURN(e->model_, Model::Load(options.model_path, &e->load_log_));
+  if (gpu_index >= 0) {
+    AKV_ASSIGN_OR_RETURN(e->gpu_, LoadGpuEngine(*e->model_, gpu_index, &e->device_, &e->load_log_));
+  }
   const int n_threads = options.n_threads > 0 ? options.n_threads : ThreadPool::DefaultThreads();
   e->pool_ = std::make_unique<ThreadPool>(n_threads);
 
@@ -46,6 +51,10 @@ int Engine::n_threads() const { return pool_->size(); }
 StatusOr<std::unique_ptr<Session>> Engine::NewSession(const SessionOptions& options) {
   if (options.n_ctx < 0) return InvalidArgument("context size must be >= 0 (0 = model default)");
   const int64_t n_ctx = options.n_ctx > 0 ? options.n_ctx : model_->config().n_ctx_train;
+  if (gpu_) {
+    AKV_ASSIGN_OR_RETURN(auto gpu, NewGpuSession(*gpu_, options.cache, n_ctx));
+    return std::unique_ptr<Session>(new Session(this, n_ctx, std::move(gpu)));
+  }
   AKV_ASSIGN_OR_RETURN(auto cache, MakeKvCache(options.cache, model_->kv_shape(), n_ctx));
   return std::unique_ptr<Session>(new Session(this, n_ctx, std::move(cache)));
 }
@@ -73,6 +82,10 @@ Status Engine::DecodeBatch(std::span<Session* const> sessions, std::span<const i
       return OutOfRange("DecodeBatch: session " + std::to_string(i) + " is at its context limit of " + std::to_string(s->n_ctx_));
     caches[i] = s->cache_.get();
     positions[i] = static_cast<int32_t>(s->n_past());
+  }
+  if (gpu_) {  // GPU sessions: one decode step (a CUDA graph replay) each, not batched yet
+    for (size_t i = 0; i < n; ++i) AKV_RETURN_IF_ERROR(sessions[i]->Decode(tokens[i]));
+    return Status::Ok();
   }
   const int n_vocab = model_->config().n_vocab;
   if (!batch_scratch_) batch_scratch_ = std::make_unique<ForwardScratch>();

@@ -3,6 +3,7 @@
 #include <numeric>
 
 #include "akv/akv.hpp"
+#include "engine/gpu.h"
 #include "engine/sampler.h"
 #include "engine/text_stream.h"
 #include "kv/kv_cache.h"
@@ -25,15 +26,19 @@ struct Session::Scratch {
 Session::Session(Engine* engine, int64_t n_ctx, std::unique_ptr<KvCache> cache)
     : engine_(engine), n_ctx_(n_ctx), cache_(std::move(cache)), scratch_(std::make_unique<Scratch>()) {}
 
+Session::Session(Engine* engine, int64_t n_ctx, std::unique_ptr<GpuSession> gpu)
+    : engine_(engine), n_ctx_(n_ctx), gpu_(std::move(gpu)), scratch_(std::make_unique<Scratch>()) {}
+
 Session::~Session() = default;
 
 void Session::Reset() {
-  cache_->Clear();
+  if (gpu_) GpuReset(*gpu_);
+  else cache_->Clear();
   history_.clear();
   logits_.clear();
 }
 
-CacheStats Session::cache_stats() const { return cache_->Stats(); }
+CacheStats Session::cache_stats() const { return gpu_ ? GpuCacheStats(*gpu_) : cache_->Stats(); }
 
 std::span<const float> Session::last_logits() const { return logits_; }
 
@@ -45,6 +50,13 @@ Status Session::Prefill(std::span<const int32_t> tokens, float* all_logits) {
                       " tokens (raise it with -c/--ctx)");
   const Model& model = engine_->model();
   const int n_vocab = model.config().n_vocab;
+  if (gpu_) {
+    AKV_RETURN_IF_ERROR(GpuPrefill(*gpu_, tokens, all_logits));
+    const std::span<const float> last = GpuLastLogits(*gpu_);
+    logits_.assign(last.begin(), last.end());
+    history_.insert(history_.end(), tokens.begin(), tokens.end());
+    return Status::Ok();
+  }
   std::vector<int32_t> positions(tokens.size());
   std::iota(positions.begin(), positions.end(), static_cast<int32_t>(n_past()));
   logits_.resize(n_vocab);
@@ -57,7 +69,18 @@ Status Session::Prefill(std::span<const int32_t> tokens, float* all_logits) {
   return Status::Ok();
 }
 
-Status Session::Decode(int32_t token) { return Prefill(std::span<const int32_t>(&token, 1)); }
+Status Session::Decode(int32_t token) {
+  if (gpu_) {  // one captured CUDA graph per step
+    if (n_past() + 1 > n_ctx_)
+      return OutOfRange("the context of " + std::to_string(n_ctx_) + " tokens is full (raise it with -c/--ctx)");
+    AKV_RETURN_IF_ERROR(GpuDecode(*gpu_, token));
+    const std::span<const float> last = GpuLastLogits(*gpu_);
+    logits_.assign(last.begin(), last.end());
+    history_.push_back(token);
+    return Status::Ok();
+  }
+  return Prefill(std::span<const int32_t>(&token, 1));
+}
 
 StatusOr<int32_t> Session::Sample(const SamplingParams& params) {
   if (logits_.empty()) return InvalidArgument("nothing to sample from: prefill a prompt first");
@@ -128,7 +151,7 @@ StatusOr<GenerationResult> Session::Run(const std::string& prompt, const Generat
       ev.token = tok;
       ev.index = i;
       ev.piece = std::move(piece);
-      stats_now = cache_->Stats();
+      stats_now = cache_stats();
       ev.cache = &stats_now;
       if (!(*on_token)(ev)) {
         res.finish_reason = "cancelled";
@@ -151,7 +174,7 @@ StatusOr<GenerationResult> Session::Run(const std::string& prompt, const Generat
     (*on_token)(ev);
   }
   res.text = text.text();
-  res.stats.cache = cache_->Stats();
+  res.stats.cache = cache_stats();
   return res;
 }
 

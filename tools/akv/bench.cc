@@ -22,12 +22,11 @@ struct BenchFlags {
   std::vector<std::string> caches = {"full"};
   int reps = 3;
   std::string json;
-  std::string device = "cpu";
 };
 
 int Run(const BenchFlags& f) {
 #ifdef AKV_HAVE_CUDA
-  if (f.device == "cuda") {  // the GPU backend's own loop (src/cuda/cuda_bench.cc)
+  if (f.model.device == "cuda") {  // the GPU backend's own loop (src/cuda/cuda_bench.cc)
     cuda::BenchOptions o;
     o.model_path = f.model.model;
     o.prompt = f.prompt;
@@ -40,7 +39,14 @@ int Run(const BenchFlags& f) {
     return cuda::RunBench(o);
   }
 #endif
-  if (f.device != "cpu") return ReportError(Unsupported("device '" + f.device + "' is not available in this build"));
+  if (f.model.device != "cpu") {
+#ifdef AKV_HAVE_CUDA
+    return ReportError(InvalidArgument("akv bench: unknown device '" + f.model.device + "' (cpu or cuda)"));
+#else
+    return ReportError(Unsupported("akv bench: device '" + f.model.device +
+                                   "': this build has no CUDA backend (configure with -DAKV_CUDA=ON)"));
+#endif
+  }
   auto engine = f.model.LoadEngine();
   if (!engine) return 1;
   const ModelInfo& mi = engine->info();
@@ -90,7 +96,6 @@ void RegisterBench(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("-r,--repetitions", f->reps, "Timed repetitions per test")->capture_default_str()->check(CLI::PositiveNumber);
   sub->add_option("--json", f->json, "Write the results as JSON to this file");
-  sub->add_option("--device", f->device, "cpu (cuda when built with it)")->capture_default_str();
   sub->callback([f] {
     int rc = Run(*f);
     if (rc != 0) throw CLI::RuntimeError(rc);

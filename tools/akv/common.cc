@@ -15,11 +15,13 @@ void ModelFlags::AddTo(CLI::App* app, bool with_ctx, bool with_cache) {
   if (with_cache)
     app->add_option("--cache", cache, "KV cache: full, or akv[:quality|balanced|aggressive][,key=value...] (see `akv cache-help`)")
         ->capture_default_str();
+  app->add_option("--device", device, "cpu, or cuda / cuda:N: the model and its KV cache on the GPU (builds with AKV_CUDA)")
+      ->capture_default_str();
   app->add_flag("-v,--verbose", verbose, "Print load notes");
 }
 
 std::unique_ptr<Engine> ModelFlags::LoadEngine() const {
-  auto e = Engine::Load({.model_path = model, .n_threads = threads});
+  auto e = Engine::Load({.model_path = model, .n_threads = threads, .device = device});
   if (!e.ok()) {
     ReportError(e.status());
     return nullptr;

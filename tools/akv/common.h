@@ -10,12 +10,13 @@
 
 namespace akv::cli {
 
-// -m/--model, -t/--threads, -c/--ctx, --cache: declared once, added to every subcommand.
+// -m/--model, -t/--threads, -c/--ctx, --cache, --device: declared once, added to every subcommand.
 struct ModelFlags {
   std::string model;
   int threads = 0;
   int ctx = 0;
   std::string cache = "full";
+  std::string device = "cpu";
   bool verbose = false;
 
   void AddTo(CLI::App* app, bool with_ctx = true, bool with_cache = true);

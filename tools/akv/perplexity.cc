@@ -39,8 +39,9 @@ int Run(const PplFlags& f) {
                  "##############################", width - filled, "", done, total, ppl, tty ? "" : "\n");
     std::fflush(stderr);
   };
-  std::fprintf(stderr, "akv: perplexity of %s, ctx %d, cache %s, %d threads\n", f.file.c_str(), o.n_ctx,
-               o.cache.c_str(), engine->n_threads());
+  const std::string where = engine->on_gpu() ? engine->device() : std::to_string(engine->n_threads()) + " threads";
+  std::fprintf(stderr, "akv: perplexity of %s, ctx %d, cache %s, %s\n", f.file.c_str(), o.n_ctx, o.cache.c_str(),
+               where.c_str());
   auto r = ComputePerplexity(*engine, ss.str(), o);
   if (tty) std::fputc('\n', stderr);
   if (!r.ok()) return ReportError(r.status());
