@@ -1,6 +1,7 @@
 #include "core/thread_pool.h"
 
 #include <immintrin.h>
+#include <pthread.h>
 #include <sched.h>
 
 #include <algorithm>
@@ -29,8 +30,43 @@ void WaitForZero(const std::atomic<int>& pending) {
 }
 }  // namespace
 
-ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
+namespace {
+// The CPUs the process may run on, read once, before any pool pins its calling thread (a
+// pinned thread's own mask, which new threads inherit, is a single CPU).
+const std::vector<int>& ProcessCpus() {
+  static const std::vector<int> cpus = [] {
+    std::vector<int> v;
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0)
+      for (int c = 0; c < CPU_SETSIZE; ++c)
+        if (CPU_ISSET(c, &set)) v.push_back(c);
+    return v;
+  }();
+  return cpus;
+}
+
+void SetThisThreadCpus(const int* cpus, size_t n) {
+  if (n == 0) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (size_t i = 0; i < n; ++i) CPU_SET(cpus[i], &set);
+  (void)pthread_setaffinity_np(pthread_self(), sizeof(set), &set);  // best effort
+}
+void PinThisThread(int cpu) { SetThisThreadCpus(&cpu, 1); }
+}  // namespace
+
+ThreadPool::ThreadPool(int n_threads, bool pin) : n_threads_(std::max(1, n_threads)) {
+  if (pin && n_threads_ > 1 && static_cast<int>(ProcessCpus().size()) >= n_threads_)
+    cpus_ = ProcessCpus();  // else oversubscribed: let the OS place the threads
   for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
+}
+
+void ThreadPool::PinCaller() {
+  if (cpus_.empty()) return;
+  const std::thread::id self = std::this_thread::get_id();
+  if (pinned_caller_.load(std::memory_order_relaxed) == self) return;
+  PinThisThread(cpus_[0]);
+  pinned_caller_.store(self, std::memory_order_relaxed);
 }
 
 ThreadPool::~ThreadPool() {
@@ -44,8 +80,7 @@ ThreadPool::~ThreadPool() {
 }
 
 int ThreadPool::DefaultThreads() {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  if (!ProcessCpus().empty()) return static_cast<int>(ProcessCpus().size());
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
@@ -62,6 +97,12 @@ void ThreadPool::RunJob(int index) {
 }
 
 void ThreadPool::WorkerLoop(int index) {
+  if (!cpus_.empty()) {
+    PinThisThread(cpus_[static_cast<size_t>(index)]);
+  } else {
+    // Not pinned: any CPU of the process, not the (possibly pinned) creating thread's one.
+    SetThisThreadCpus(ProcessCpus().data(), ProcessCpus().size());
+  }
   uint64_t seen = 0;
   for (;;) {
     uint64_t gen;
@@ -88,6 +129,7 @@ void ThreadPool::ParallelFor(int64_t n_tasks, const std::function<void(int64_t, 
     for (int64_t t = 0; t < n_tasks; ++t) fn(t, 0);
     return;
   }
+  PinCaller();
   task_fn_ = &fn;
   all_fn_ = nullptr;
   n_tasks_ = n_tasks;
@@ -107,6 +149,7 @@ void ThreadPool::RunOnAll(const std::function<void(int, int)>& fn) {
     fn(0, 1);
     return;
   }
+  PinCaller();
   all_fn_ = &fn;
   task_fn_ = nullptr;
   pending_.store(n_threads_ - 1, std::memory_order_release);

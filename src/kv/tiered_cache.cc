@@ -193,7 +193,11 @@ Status TieredCache::Attend(int layer, const float* q, const int32_t* positions, 
     for (int h = 0; h < n_kv; ++h) heads[h] = {segs[h], masses[h]};
     const int64_t off = (n_q - n_obs) * n_head_total * hd;
     std::vector<SoftmaxStats> stats(n_obs * n_head_total);
-    AKV_RETURN_IF_ERROR(akv::Attend(shape, static_cast<int>(n_obs), q + off, positions + (n_q - n_obs), heads, out + off,
+    // A decode query at or after every stored position sees every slot: no causal mask, so the
+    // kernel need not read the slots' positions.
+    const bool sees_all = n_q == 1 && positions && positions[0] >= max_position_;
+    AKV_RETURN_IF_ERROR(akv::Attend(shape, static_cast<int>(n_obs), q + off,
+                                    sees_all ? nullptr : positions + (n_q - n_obs), heads, out + off,
                                     stats.data(), opts));
     // The newest query's largest logit per KV head: a cold page whose bound cannot come near it
     // cannot draw attention worth promoting for.
@@ -210,37 +214,61 @@ Status TieredCache::Attend(int layer, const float* q, const int32_t* positions, 
 
   // Scores. attn: decayed attention mass; pivotal (ScissorHands): decayed count of the steps in
   // which the slot drew more than the average attention; akcb: mean + gamma * std of its mass.
+  // One pass per page and only the statistics the mode reads (this runs every decode step over
+  // every stored token), one task per KV head.
   const float decay = static_cast<float>(config_.decay), w = static_cast<float>(config_.w_attn);
+  const float gamma = static_cast<float>(config_.gamma);
   const bool pivotal = config_.score_mode == "pivotal", akcb = config_.score_mode == "akcb";
-  for (int h = 0; h < n_kv; ++h) {
+  auto update_head = [&](int64_t h, int) {
     HeadStore& hs = stores_[static_cast<size_t>(layer) * n_kv + h];
-    if (!akcb)
+    const std::vector<Page*>& seen = attended[static_cast<size_t>(h)];
+    if (!akcb && seen.size() != static_cast<size_t>(hs.pages[0].size() + hs.pages[1].size() + hs.pages[2].size())) {
+      // Pages the kernel did not read (cold, cold_attend_all=false) only decay; the attended
+      // ones decay below, fused with their update.
       for (int t = 0; t < kTiers; ++t)
         for (auto& p : hs.pages[t])
-          for (int s = 0; s < p->n; ++s) p->score[s] *= decay;
-    double mass_total = 0;
-    int64_t n_seen = 0;
-    for (Page* p : attended[h])
-      for (int s = 0; s < p->n; ++s) mass_total += p->mass[s], ++n_seen;
-    const float average = n_seen ? static_cast<float>(mass_total / n_seen) : 0.f;
-    for (Page* p : attended[h]) {
-      for (int s = 0; s < p->n; ++s) {
-        const float m = p->mass[s];
-        p->mass_sum[s] += m;
-        p->mass_sq[s] += m * m;
-        ++p->n_obs[s];
-        if (pivotal) {
-          p->score[s] += m > average ? 1.f : 0.f;
-        } else if (akcb) {
-          const float mean = p->mass_sum[s] / p->n_obs[s];
-          const float var = std::max(0.f, p->mass_sq[s] / p->n_obs[s] - mean * mean);
-          p->score[s] = mean + static_cast<float>(config_.gamma) * std::sqrt(var);
-        } else {
-          p->score[s] += w * m;
+          if (std::find(seen.begin(), seen.end(), p.get()) == seen.end())
+            for (int s = 0; s < p->n; ++s) p->score[s] *= decay;
+    }
+    if (akcb) {
+      for (Page* p : seen) {
+        float* __restrict sum = p->mass_sum.data();
+        float* __restrict sq = p->mass_sq.data();
+        int32_t* __restrict n_obs = p->n_obs.data();
+        float* __restrict score = p->score.data();
+        const float* __restrict mass = p->mass.data();
+        for (int s = 0; s < p->n; ++s) {
+          const float m = mass[s];
+          sum[s] += m;
+          sq[s] += m * m;
+          const float count = static_cast<float>(++n_obs[s]);
+          const float mean = sum[s] / count;
+          const float var = std::max(0.f, sq[s] / count - mean * mean);
+          score[s] = mean + gamma * std::sqrt(var);
         }
       }
+    } else if (pivotal) {
+      double mass_total = 0;
+      int64_t n_seen = 0;
+      for (Page* p : seen) {
+        for (int s = 0; s < p->n; ++s) mass_total += p->mass[s];
+        n_seen += p->n;
+      }
+      const float average = n_seen ? static_cast<float>(mass_total / n_seen) : 0.f;
+      for (Page* p : seen) {
+        float* __restrict score = p->score.data();
+        const float* __restrict mass = p->mass.data();
+        for (int s = 0; s < p->n; ++s) score[s] = score[s] * decay + (mass[s] > average ? 1.f : 0.f);
+      }
+    } else {
+      for (Page* p : seen) {
+        float* __restrict score = p->score.data();
+        const float* __restrict mass = p->mass.data();
+        for (int s = 0; s < p->n; ++s) score[s] = score[s] * decay + w * mass[s];
+      }
     }
-  }
+  };
+  pool.ParallelFor(n_kv, update_head);
   return Status::Ok();
 }
 
