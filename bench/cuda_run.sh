@@ -1,16 +1,26 @@
 #!/bin/bash
-# Runs on the lent GPU machine from the repository root, with .carry/ from bench/cuda_carry.sh:
-# kernel and model tests, compute-sanitizer on the kernel tests, the attention-kernel benchmark,
-# the end-to-end benchmark and the PyTorch / HF baselines. JSON results and one log (run.log, at
-# most 8 files come back) go to $OUT.
+# Runs on the lent GPU machine from the repository root, with .carry/ from bench/cuda_carry.sh.
+# Steps: tests (kernel, model and engine tests), sanitizer (memcheck on the kernel tests, racecheck
+# on decode attention), attention (kernel benchmark), ab (decode attention tests and timings per
+# variant of the environment switches in src/cuda/attention_decode.cu),
+# cli (akv run / perplexity --device cuda against the CPU), e2e (akv bench --device cuda, 7B shape),
+# torch / hf (PyTorch and HF transformers baselines). JSON results and one log (run.log; at most 8
+# files come back) go to $OUT.
 #   STEPS="tests sanitizer attention e2e torch hf" bash bench/cuda_run.sh
 set -u
 OUT=${OUT:-/tmp/akv-out}
 mkdir -p "$OUT"
 LOG="$OUT/run.log"
 export LD_LIBRARY_PATH=$PWD/.carry/lib:/usr/local/cuda/lib64:/usr/local/cuda/lib:${LD_LIBRARY_PATH:-}
-export AKV_SHARED=$PWD/.carry/shared
-B=.carry/bin
+# Unpack .carry (bench/cuda_carry.sh): binaries and xz-compressed models.
+B=/tmp/akv-carry/bin
+export AKV_SHARED=/tmp/akv-carry/shared
+if [ ! -x $B/akv ]; then
+  mkdir -p $B $AKV_SHARED/models
+  xz -dc .carry/bin.tar.xz | tar -C $B -xf -
+  cp -r .carry/shared/reference .carry/shared/data $AKV_SHARED/
+  for m in .carry/shared/models/*.xz; do [ -e "$m" ] && xz -dc "$m" > $AKV_SHARED/models/$(basename "$m" .xz); done
+fi
 STEPS=${STEPS:-tests sanitizer attention e2e torch}
 has() { [[ " $STEPS " == *" $1 "* ]]; }
 section() { echo; echo "==== $* ===="; }
@@ -23,16 +33,48 @@ if has tests; then
   timeout 300 $B/cuda_kernels_test 2>&1; echo "kernels_test rc=$?"
   section "cuda_model_test"
   timeout 300 $B/cuda_model_test 2>&1; echo "model_test rc=$?"
+  section "cuda_engine_test"
+  timeout 300 $B/cuda_engine_test 2>&1; echo "engine_test rc=$?"
 fi
 if has sanitizer; then
   section "compute-sanitizer memcheck"
   timeout 300 compute-sanitizer --tool memcheck --error-exitcode 3 $B/cuda_kernels_test \
     --gtest_filter='CudaKvAppend.*:CudaPrefillAttention.*:CudaDecodeAttention.Grid*:CudaMatMul.*:CudaElementwise.*:CudaColdTier.*' \
     2>&1 | grep -vE "^\[ +(RUN|OK) " ; echo "compute-sanitizer memcheck rc=${PIPESTATUS[0]}"
+  section "compute-sanitizer racecheck (decode attention, shared-memory stages)"
+  timeout 300 compute-sanitizer --tool racecheck --error-exitcode 3 $B/cuda_kernels_test \
+    --gtest_filter='CudaDecodeAttention.Grid*' 2>&1 | grep -vE "^\[ +(RUN|OK) " ; echo "compute-sanitizer racecheck rc=${PIPESTATUS[0]}"
 fi
 if has attention; then
   section "cuda_attention"
-  timeout 240 $B/cuda_attention --json "$OUT/attention.json" 2>&1
+  timeout 240 $B/cuda_attention --json "$OUT/attention.json" ${ATTN_ARGS:-} 2>&1
+fi
+if has ab; then  # decode attention variants: AB_VARIANTS="default STAGES=0 HALF=1,MINB=5" sets AKV_CUDA_DECODE_<K>=<V>
+  for v in ${AB_VARIANTS:-default STAGES=0 STAGES=2 STAGES=3 STAGES=4}; do
+    envs=()
+    [ "$v" != default ] && for kv in ${v//,/ }; do envs+=("AKV_CUDA_DECODE_$kv"); done
+    section "decode attention tests, variant $v"
+    env "${envs[@]}" timeout 120 $B/cuda_kernels_test --gtest_filter='CudaDecodeAttention.*' 2>&1 | grep -E "PASSED|FAILED|Failure|error" | head -20
+    section "cuda_attention, variant $v"
+    env "${envs[@]}" timeout 120 $B/cuda_attention --no-gemv --contexts ${AB_CONTEXTS:-16384,32768} \
+      --json "$OUT/ab_${v//[=,]/_}.json" 2>&1
+  done
+fi
+if has cli; then  # the public API on the GPU: akv run / perplexity --device cuda (and the CPU for comparison)
+  M=$(ls $AKV_SHARED/models/*.gguf | head -1)
+  section "akv run --device cuda ($M)"
+  timeout 60 $B/akv run --device cuda -m "$M" -p "Once upon a time" -n 48 --temp 0 -v --stats 2>&1
+  section "akv run (cpu)"
+  timeout 60 $B/akv run -m "$M" -p "Once upon a time" -n 48 --temp 0 2>&1
+  for dev in cuda cpu; do
+    section "akv perplexity --device $dev"
+    timeout 120 $B/akv perplexity --device $dev -m "$M" -f $AKV_SHARED/data/treasure_island.txt -c 512 --chunks 16 2>&1
+  done
+  section "akv perplexity --device cuda --cache akv-balanced (window 480 of 2048)"
+  timeout 120 $B/akv perplexity --device cuda -m "$M" -f $AKV_SHARED/data/treasure_island.txt -c 2048 --chunks 8 \
+    --cache akv-balanced --kl-vs full 2>&1
+  section "akv run --device cuda, a CPU-only cache"
+  $B/akv run --device cuda -m "$M" -p "x" -n 1 --cache akv:quality 2>&1; echo "rc=$?"
 fi
 if has e2e; then
   section "akv bench --device cuda"
@@ -44,4 +86,4 @@ if has torch; then
   timeout 240 python3 bench/cuda_torch_baseline.py --json "$OUT/torch.json" $(has hf && echo --hf) 2>&1
 fi
 } > "$LOG" 2>&1
-grep -E "^==== |rc=|^\[  (FAILED|PASSED) |Failure|\[gpu\]|ERROR SUMMARY|^\| |^cold|^device|^model|HF transformers" "$LOG" | grep -v "SKIPPED"
+grep -E "^==== |rc=|^\[  (FAILED|PASSED) |Failure|\[gpu\]|ERROR SUMMARY|^\| |^cold|^device|^model|HF transformers|^PPL|^vs |^akv: (prompt|error)|RACECHECK|hazard" "$LOG" | grep -v "SKIPPED"

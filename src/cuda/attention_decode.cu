@@ -2,6 +2,10 @@
 // one warp per (job = sequence x KV head, split); a split is a contiguous range of 32-slot tiles.
 // The R query heads of the job share every tile load (GQA: each K/V byte is read once per group).
 //
+// Quantized tiers (PIPE): each warp copies its next tile (codes, scales, zeros) into its own
+// shared-memory stage with cp.async while it computes the current one (two stages), so loads are
+// in flight without holding registers; f16 tiers read global memory directly.
+//
 // Per tile (32 slots):
 //   K: lane l holds channels [l*CPL, (l+1)*CPL) of all 32 slots (one channel row of the page's
 //      channel-major key tile = one unit of 32 codes, so a lane's rows are contiguous bytes).
@@ -9,19 +13,23 @@
 //      31 shuffles) leaves lane l with the full logit of slot Brev5(l). Quantized keys: the first
 //      stages reduce within a 32-channel block, whose (scale, zero) per slot is then applied:
 //      q.k = scale * sum(q * code) + zero * sum(q), so codes never become floats twice.
-//   Online softmax update (log2 domain) per head.
-//      The codes of a key tile become exact f16 pairs once (mask | 0x6400 - 1024, two per
-//      instruction); each head's 4-channel partial products use f16x2 FMAs, and everything from the
-//      first cross-lane sum on is f32.
-//   Online softmax update (log2 domain) per head.
+//      Codes become f16 pairs with one AND (CodePairRaw: the field's bits as a subnormal f16,
+//      c * 2^(s - 24), exact); the query is scaled by 2^m so that the f16x2 products over a lane's
+//      channels are normal numbers; everything from the first cross-lane sum on is f32, where the
+//      powers of two are removed with the key scale.
+//   Online softmax update (log2 domain) per head; the tile max is reduced across the warp only
+//      when a vote says some logit exceeds the running max.
 //   V: the page's value tile is [D / unit][32 slots][unit] (kv/codecs/page_layout.h); a lane takes
 //      VC channels of one slot per iteration (16-byte or smaller loads, consecutive lanes on
 //      consecutive slots of a unit). De-quantization is folded into the weights:
 //      sum p (code * s + z) = sum (p s) code + sum p z; the (p s) * code products of one tile
-//      accumulate in f16 pairs (at most D / VC terms) before joining f32 accumulators.
+//      accumulate in f16 pairs (at most D / VC terms) before joining f32 accumulators (staged
+//      tiers with R <= 2: raw subnormal codes, weights scaled per lane and tile by 2^M).
 // At the end the lanes holding the same channels are reduced and the split's (m, d, o) written.
 // Nothing de-quantized reaches memory; the partial states are merged by LaunchAttentionMerge.
 // f16 tiers use f32 arithmetic throughout.
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <type_traits>
 
@@ -88,13 +96,25 @@ __device__ __forceinline__ float F16KeyValue(const uint32_t* row, int s) {
   return __half2float(__ushort_as_half(static_cast<uint16_t>((s & 1) ? (w >> 16) : (w & 0xffff))));
 }
 
-// Two codes as an exact half2: the `bits`-wide fields at bit `shift` of bytes 0 and 2 of w
-// (0x6400 | c is the f16 1024 + c).
+// Two codes as an exact half2, taken in place: the `bits`-wide fields at bit `s` of bytes 0 and 2
+// of w (s + bits <= 8) as the f16 pair c * 2^s (0x6400 | c << s is 1024 + c * 2^s, exact below 2048). One mask and one
+// subtraction a pair, no shift: the 2^s is removed later, in f32, from a whole partial sum (for
+// bytes 1 and 3 pass w >> 8, one shift a word).
 template <int BITS>
-__device__ __forceinline__ __half2 CodePair(uint32_t w, int shift) {
+__device__ __forceinline__ __half2 CodePairAt(uint32_t w, int s) {
   constexpr uint32_t kMask = ((1u << BITS) - 1u) * 0x00010001u;
-  const uint32_t raw = ((w >> shift) & kMask) | 0x64006400u;
+  const uint32_t raw = (w & (kMask << s)) | 0x64006400u;
   return __hsub2(*reinterpret_cast<const __half2*>(&raw), __half2(__ushort_as_half(0x6400), __ushort_as_half(0x6400)));
+}
+
+// The same fields as subnormal f16 values, one AND a pair: the bits of c << s with a zero exponent
+// are the f16 c * 2^(s - 24), exactly. The keys multiply them with queries scaled by 2^m (KeyScale)
+// so the products are normal numbers again; 2^(24 - m - s) is removed in f32 with the key scale.
+template <int BITS>
+__device__ __forceinline__ __half2 CodePairRaw(uint32_t w, int s) {
+  constexpr uint32_t kMask = ((1u << BITS) - 1u) * 0x00010001u;
+  const uint32_t raw = w & (kMask << s);
+  return *reinterpret_cast<const __half2*>(&raw);
 }
 
 // One transposing butterfly stage over a vector of L values: lanes with `mask` set keep the upper
@@ -110,12 +130,62 @@ __device__ __forceinline__ void ReduceStage(float* v, int lane, int mask) {
   }
 }
 
+// ---- cp.async staging (PIPE): each warp copies its next tiles into its own shared-memory ring
+// of `stages` buffers while it computes the current one, so several tiles' loads are in flight
+// per warp without holding registers. A stage holds one tile's sections as the page stores them:
+//   K data [KD] | K scales [KS] | K zeros [KS] | V data [KD] | V scales [VS] | V zeros [VS]
+// (KS = 64 * D / key_group, VS = 64 * D / value_group bytes). The K data's 16-byte chunks are
+// XOR-swizzled inside each lane's row group so that the 16-byte reads of 8 consecutive lanes hit
+// distinct banks; int2 value units (8 bytes a slot) get a swizzle for the same reason.
+__device__ __forceinline__ void CpAsync16(void* smem, const void* gmem) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem) : "memory");
+}
+__device__ __forceinline__ void CpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+// Waits until at most n of this thread's committed groups are pending.
+__device__ __forceinline__ void CpAsyncWait(int n) {
+  switch (n) {
+    case 0: asm volatile("cp.async.wait_group 0;\n" ::: "memory"); break;
+    case 1: asm volatile("cp.async.wait_group 1;\n" ::: "memory"); break;
+    case 2: asm volatile("cp.async.wait_group 2;\n" ::: "memory"); break;
+    default: asm volatile("cp.async.wait_group 3;\n" ::: "memory"); break;
+  }
+}
+
+constexpr int kMaxStages = 5;
+
+template <int D, int BITS>
+struct StageGeom {
+  static constexpr int KD = D * 32 * BITS / 8;  // bytes of one tile's key (and value) codes
+  static constexpr int CH = D * BITS / 128;     // 16-byte chunks of one lane's K rows
+  static constexpr bool kVSwizzle = BITS == 2;  // 8-byte value units
+};
+__host__ __device__ constexpr int StageBytes(int D, int bits, int kgroups, int vgroups) {
+  return 2 * (D * 32 * bits / 8) + 2 * 64 * kgroups + 2 * 64 * vgroups;
+}
+// K chunk j of lane-row l is stored at l * CH + (j ^ KSwz(l)).
+template <int CH>
+__device__ __forceinline__ int KSwz(int l) {
+  if constexpr (CH <= 1) return 0;
+  else return (l / (CH >= 8 ? 1 : 8 / CH)) & (CH - 1);
+}
+// Byte offset of value byte b of a tile in shared memory.
+template <bool kSwz>
+__device__ __forceinline__ int VSmemByte(int b) {
+  if constexpr (!kSwz) return b;
+  else return b ^ (((b >> 8) & 1) << 6);  // chunk q -> q ^ (((q >> 4) & 1) << 2)
+}
+
 // MINB: resident blocks per SM the register allocation must allow (3 => <= 170 registers, 12
 // warps per SM; 4 => <= 128, 16 warps, with a few spilled registers for the quantized tiers).
-template <int D, int BITS, int R, int MINB>
-__global__ void __launch_bounds__(kWarpsPerBlock * 32, MINB) DecodeAttentionKernel(DevTier tier, DecodeAttnArgs a) {
+// PIPE: tiles staged through shared memory with cp.async, `stages` deep (quantized tiers only).
+template <int D, int BITS, int R, int MINB, bool PIPE>
+__global__ void __launch_bounds__(kWarpsPerBlock * 32, MINB)
+    DecodeAttentionKernel(DevTier tier, DecodeAttnArgs a, int stages) {
   using C = Cfg<D, BITS, R>;
+  using G = StageGeom<D, BITS>;
   constexpr bool kQuant = BITS != 16;
+  static_assert(!PIPE || kQuant, "the f16 tier reads global memory directly");
   const int lane = threadIdx.x & 31;
   const int w = blockIdx.x * kWarpsPerBlock + (threadIdx.x >> 5);
   const int job = w / a.n_splits, split = w % a.n_splits;
@@ -146,6 +216,26 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32, MINB) DecodeAttentionKern
     for (int k = 0; k < C::PS; ++k) s += __shfl_xor_sync(kFullMask, s, 1 << k);
     qblk[h] = s;
   }
+  // Quantized keys: the f16 query of head h is q * 2^m_h with max |q| * 2^m_h in [2^13, 2^14), so
+  // q * (c * 2^(s - 24)) with raw codes (CodePairRaw) is mostly a normal f16 and every 4-term sum
+  // stays below 1; kunit[h] = 2^(24 - m_h) undoes it (with the field's 2^-s, kfix) in f32.
+  float kunit[R];
+#pragma unroll
+  for (int h = 0; h < R; ++h) {
+    kunit[h] = 1.0f;
+    if constexpr (kQuant) {
+      float mx = 0;
+#pragma unroll
+      for (int c = 0; c < C::CPL; ++c) mx = fmaxf(mx, fabsf(qk[h][c]));
+      int e = 0;
+      (void)frexpf(WarpMax(mx), &e);  // max |q| = f * 2^e, f in [0.5, 1)
+      const int mh = 14 - e;
+      const float up = ldexpf(1.0f, mh);
+#pragma unroll
+      for (int c = 0; c < C::CPL; ++c) qk[h][c] *= up;
+      kunit[h] = ldexpf(1.0f, 24 - mh);
+    }
+  }
 
   // V chunk of this lane: slot `sub` of each iteration, channels [c0, c0 + VC) of unit vu.
   const int sub = lane % C::SPI, ch = lane / C::SPI;
@@ -168,6 +258,15 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32, MINB) DecodeAttentionKern
   int base = 0;  // first slot this lane holds after the in-block stages
 #pragma unroll
   for (int k = 0; k < C::PS; ++k) base += ((lane >> k) & 1) * (16 >> k);
+  // CodePairRaw / CodePairAt leave field f of a byte scaled by 2^(BITS f): keys of slot s carry 2^(BITS (s / U))
+  // (one factor for this lane's slots base .. base + NV - 1, folded into the key scales), values of
+  // field f of this lane's chunk 2^(vshift0 + BITS f) (removed when a tile joins the f32 sums).
+  const float kfix = kQuant ? exp2f(-static_cast<float>(BITS * (base / C::U))) : 1.0f;
+#pragma unroll
+  for (int h = 0; h < R; ++h) kunit[h] *= kfix;
+  float vfix[C::NF];
+#pragma unroll
+  for (int f = 0; f < C::NF; ++f) vfix[f] = kQuant ? exp2f(-static_cast<float>(vshift0 + BITS * f)) : 1.0f;
 
   float m[R], dl[R], zacc[R], acc[R][C::VC];
 #pragma unroll
@@ -182,10 +281,87 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32, MINB) DecodeAttentionKern
   // Tile loads (kw / ks / kz for keys, vw / vs / vz for values when prefetched).
   uint32_t kw[C::KW];
   float ks[C::NV], kz[C::NV];
-  constexpr int kPre = C::kPrefetchV ? C::ITERS : 1;
+  constexpr bool kPrefetchV = C::kPrefetchV && !PIPE;  // PIPE: values are read from shared memory where used
+  constexpr int kPre = kPrefetchV ? C::ITERS : 1;
   uint32_t vw[kPre][C::VW];
   float vs[kPre], vz[kPre];
+  // PIPE: this warp's ring of stages; `cur` is the stage holding the tile being computed.
+  extern __shared__ uint4 smem_stages[];
+  const int KS = 64 * kgroups, VS = 64 * vgroups;
+  const int SB = 2 * G::KD + 2 * KS + 2 * VS;
+  uint8_t* const ring = reinterpret_cast<uint8_t*>(smem_stages) + static_cast<size_t>(threadIdx.x >> 5) * stages * SB;
+  const uint8_t* cur = ring;
+  // Tiles are copied in order from t_begin: a cursor (page, tile in page) and the page's address,
+  // looked up once a page, so no division and no page-table load in the loop.
+  int cp_page = 0, cp_tp = 0;
+  const uint8_t* cp_pg = nullptr;
+  if constexpr (PIPE) {
+    cp_page = t_begin / tiles_per_page;
+    cp_tp = t_begin % tiles_per_page;
+    if (t_begin < t_end) cp_pg = PageOf(tier, job, cp_page);
+  }
+  auto copy_tile = [&](uint8_t* dst) {
+    const uint8_t* pg = cp_pg;
+    const int tp = cp_tp;
+    if (++cp_tp == tiles_per_page) {
+      cp_tp = 0;
+      ++cp_page;
+      if (cp_page * tiles_per_page < T) cp_pg = PageOf(tier, job, cp_page);
+    }
+    const uint8_t* gk = pg + L.key_data_offset + static_cast<size_t>(tp) * G::KD;
+#pragma unroll
+    for (int i = 0; i < G::CH; ++i) {
+      const int c = lane + 32 * i, l = c / G::CH, j = c % G::CH;
+      CpAsync16(dst + (l * G::CH + (j ^ KSwz<G::CH>(l))) * 16, gk + c * 16);
+    }
+    const uint8_t* gv = pg + L.value_data_offset + static_cast<size_t>(tp) * vtile_bytes;
+#pragma unroll
+    for (int i = 0; i < G::CH; ++i) {
+      const int c = lane + 32 * i;
+      CpAsync16(dst + G::KD + 2 * KS + VSmemByte<G::kVSwizzle>(c * 16), gv + c * 16);
+    }
+    // Scales and zeros: 2 * KS / 16 <= 32 and 2 * VS / 16 <= 32 chunks.
+    if (lane < KS / 8) {
+      const bool z = lane >= KS / 16;
+      const uint8_t* g = pg + (z ? L.key_zeros_offset : L.key_scales_offset) + static_cast<size_t>(tp) * KS;
+      CpAsync16(dst + G::KD + lane * 16, g + (z ? lane - KS / 16 : lane) * 16);
+    }
+    if (lane < VS / 8) {
+      const bool z = lane >= VS / 16;
+      const uint8_t* g = pg + (z ? L.value_zeros_offset : L.value_scales_offset) + static_cast<size_t>(tp) * VS;
+      CpAsync16(dst + 2 * G::KD + 2 * KS + lane * 16, g + (z ? lane - VS / 16 : lane) * 16);
+    }
+  };
   auto issue_k = [&](int t) {
+    if constexpr (PIPE) {
+      const uint4* kd = reinterpret_cast<const uint4*>(cur);
+#pragma unroll
+      for (int j = 0; j < G::CH; ++j) {
+        const uint4 v = kd[lane * G::CH + (j ^ KSwz<G::CH>(lane))];
+        kw[4 * j] = v.x;
+        kw[4 * j + 1] = v.y;
+        kw[4 * j + 2] = v.z;
+        kw[4 * j + 3] = v.w;
+      }
+      const uint16_t* sp = reinterpret_cast<const uint16_t*>(cur + G::KD) + kgrp * 32 + base;
+      const uint16_t* zp = sp + KS / 2;
+      if constexpr (C::NV == 4) {
+        const uint2 sv = *reinterpret_cast<const uint2*>(sp), zv = *reinterpret_cast<const uint2*>(zp);
+        const uint32_t sw[2] = {sv.x, sv.y}, zw[2] = {zv.x, zv.y};
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          ks[i] = H2F(static_cast<uint16_t>(sw[i / 2] >> (16 * (i % 2))));
+          kz[i] = H2F(static_cast<uint16_t>(zw[i / 2] >> (16 * (i % 2))));
+        }
+      } else {
+#pragma unroll
+        for (int i = 0; i < C::NV; ++i) {
+          ks[i] = H2F(sp[i]);
+          kz[i] = H2F(zp[i]);
+        }
+      }
+      return;
+    }
     const uint8_t* pg = PageOf(tier, job, t / tiles_per_page);
     const int tp = t % tiles_per_page;
     LoadWords<C::KW>(pg + L.key_data_offset + static_cast<size_t>(tp) * D * C::ROWB + lane * C::CPL * C::ROWB, kw);
@@ -202,9 +378,32 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32, MINB) DecodeAttentionKern
   };
   // One V chunk (this lane's channels of slot it * SPI + sub of tile t) with its scale and zero;
   // zeros beyond the valid slots so they contribute nothing.
+  // PIPE: this lane's value words of `slot` from the current stage.
+  auto smem_v_words = [&](int slot, uint32_t (&words)[C::VW]) {
+    const uint8_t* vp = cur + G::KD + 2 * KS + VSmemByte<G::kVSwizzle>((vu * 32 + slot) * C::VUB + voff);
+    if constexpr (C::VW == 4) {
+      const uint4 v = *reinterpret_cast<const uint4*>(vp);
+      words[0] = v.x;
+      words[1] = v.y;
+      words[2] = v.z;
+      words[3] = v.w;
+    } else if constexpr (C::VW == 2) {
+      const uint2 v = *reinterpret_cast<const uint2*>(vp);
+      words[0] = v.x;
+      words[1] = v.y;
+    } else {
+#pragma unroll
+      for (int k = 0; k < C::VW; ++k) words[k] = reinterpret_cast<const uint32_t*>(vp)[k];
+    }
+  };
   auto load_v = [&](int t, int it, uint32_t (&words)[C::VW], float& vsc, float& vze) {
     const int slot = it * C::SPI + sub;
-    if (slot < min(32, n - t * 32)) {
+    if (PIPE && slot < min(32, n - t * 32)) {
+      smem_v_words(slot, words);
+      const uint16_t* vsp = reinterpret_cast<const uint16_t*>(cur + 2 * G::KD + 2 * KS) + slot * vgroups + vgrp;
+      vsc = H2F(vsp[0]);
+      vze = H2F(vsp[VS / 2]);
+    } else if (!PIPE && slot < min(32, n - t * 32)) {
       const uint8_t* pg = PageOf(tier, job, t / tiles_per_page);
       const int tp = t % tiles_per_page;
       LoadWords<C::VW>(pg + L.value_data_offset + static_cast<size_t>(tp) * vtile_bytes + (vu * 32 + slot) * C::VUB + voff,
@@ -223,7 +422,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32, MINB) DecodeAttentionKern
     }
   };
   auto issue_v = [&](int t) {
-    if constexpr (C::kPrefetchV) {
+    if constexpr (kPrefetchV) {
 #pragma unroll
       for (int it = 0; it < C::ITERS; ++it) load_v(t, it, vw[it], vs[it], vz[it]);
     }
@@ -237,9 +436,26 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32, MINB) DecodeAttentionKern
     issue_v(t_begin);
   }
 
+  int stage = 0;
+  if constexpr (PIPE) {
+    for (int k = 0; k < stages - 1; ++k) {
+      if (t_begin + k < t_end) copy_tile(ring + k * SB);
+      CpAsyncCommit();
+    }
+  }
+
   for (int t = t_begin; t < t_end; ++t) {
     const int nvalid = min(32, n - t * 32);
     const bool more = kPipe && t + 1 < t_end;
+    if constexpr (PIPE) {
+      CpAsyncWait(stages - 2);  // this lane's copies of tile t have landed
+      __syncwarp();             // ... and every lane's; the stage of tile t - 1 is free
+      const int ahead = t + stages - 1;
+      if (ahead < t_end) copy_tile(ring + (stage == 0 ? stages - 1 : stage - 1) * SB);
+      CpAsyncCommit();
+      cur = ring + stage * SB;
+      stage = stage + 1 == stages ? 0 : stage + 1;
+    }
     if (!kPipe) {
       issue_k(t);
       issue_v(t);
@@ -261,7 +477,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32, MINB) DecodeAttentionKern
           for (int f = 0; f < 8 / BITS; ++f)
 #pragma unroll
             for (int j = 0; j < 2; ++j)
-              kh[c][(k * (8 / BITS) + f) * 2 + j] = CodePair<BITS>(kw[c * (C::U / 4) + k], 8 * j + BITS * f);
+              kh[c][(k * (8 / BITS) + f) * 2 + j] = CodePairRaw<BITS>(kw[c * (C::U / 4) + k] >> (8 * j), BITS * f);
     }
     float ksc[C::NV], kzc[C::NV];  // this tile's key scales; ks / kz receive the next tile's
 #pragma unroll
@@ -273,7 +489,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32, MINB) DecodeAttentionKern
     float logit[R];
 #pragma unroll 1
     for (int pass = 0; pass < kPasses; ++pass) {
-      float qc[C::RC][C::CPL], qb[C::RC];
+      float qc[C::RC][C::CPL], qb[C::RC], ku[C::RC];
 #pragma unroll
       for (int hh = 0; hh < R; ++hh)
 #pragma unroll
@@ -282,6 +498,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32, MINB) DecodeAttentionKern
 #pragma unroll
             for (int c = 0; c < C::CPL; ++c) qc[h][c] = qk[hh][c];
             qb[h] = qblk[hh];
+            ku[h] = kunit[hh];
           }
       float part[C::RC][32];
       if constexpr (kQuant) {
@@ -301,7 +518,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32, MINB) DecodeAttentionKern
                 ph[h][p] = __hfma2(kh[c][p], q2, ph[h][p]);
               } else {  // pair p = (k, f, j) of channel row c
                 const int k = p / (2 * (8 / BITS)), f = (p / 2) % (8 / BITS), j = p % 2;
-                ph[h][p] = __hfma2(CodePair<BITS>(kw[c * (C::U / 4) + k], 8 * j + BITS * f), q2, ph[h][p]);
+                ph[h][p] = __hfma2(CodePairRaw<BITS>(kw[c * (C::U / 4) + k] >> (8 * j), BITS * f), q2, ph[h][p]);
               }
             }
           }
@@ -350,7 +567,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32, MINB) DecodeAttentionKern
           ReduceStage<8>(v, lane, 4);
           if constexpr (C::PS == 4) ReduceStage<4>(v, lane, 8);
 #pragma unroll
-          for (int i = 0; i < C::NV; ++i) v[i] = fmaf(v[i], ksc[i], kzc[i] * qb[h]);
+          for (int i = 0; i < C::NV; ++i) v[i] = fmaf(v[i], ksc[i] * ku[h], kzc[i] * qb[h]);
           if constexpr (C::PS == 3) {
             ReduceStage<4>(v, lane, 8);
             ReduceStage<2>(v, lane, 16);
@@ -373,7 +590,9 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32, MINB) DecodeAttentionKern
       const float l = my_valid ? logit[h] : -INFINITY;
       if (a.mass_logits && my_valid)
         a.mass_logits[(static_cast<int64_t>(job) * R + h) * cap + t * 32 + my_slot] = l;
-      const float mn = fmaxf(m[h], WarpMax(l));
+      // The tile's max matters only where a logit exceeds the running max (one vote; after a few
+      // tiles that is rare): else max(m, tile max) = m, and the 5-shuffle reduction is skipped.
+      const float mn = __any_sync(kFullMask, l > m[h]) ? fmaxf(m[h], WarpMax(l)) : m[h];
       const float alpha = exp2f(m[h] - mn);
       p[h] = exp2f(l - mn);
       dl[h] = dl[h] * alpha + p[h];
@@ -394,12 +613,79 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32, MINB) DecodeAttentionKern
 #pragma unroll
         for (int i = 0; i < C::VC / 2; ++i) vh[h][i] = __half2(__ushort_as_half(0), __ushort_as_half(0));
     }
+    // kRawV (staged quantized tiles, R <= 2): value codes as raw subnormal pairs (CodePairRaw), the
+    // weights of this lane's slots scaled by 2^M so that max p * scale * 2^M is in [2^13, 2^14):
+    // products stay normal and below 0.25; 2^(24 - M) is removed with vfix when the tile's f16
+    // sums join the f32 accumulators.
+    constexpr bool kRawV = kQuant && PIPE && R <= 2;
+    float vdown[R];
+    // vh += codes of `words` * ps per head. Pair (k, f, j): channels 4k + j + LB f and that + 2 of
+    // the chunk; raw: CodePairRaw (subnormal codes), else CodePairAt.
+    auto accumulate_v = [&](const uint32_t (&words)[C::VW], const __half2 (&ps)[R], auto raw) {
+#pragma unroll
+      for (int k = 0; k < C::VW; ++k)
+#pragma unroll
+        for (int f = 0; f < C::NF; ++f)
+#pragma unroll
+          for (int j = 0; j < 2; ++j) {
+            const __half2 code = decltype(raw)::value ? CodePairRaw<BITS>(words[k] >> (8 * j), vshift0 + BITS * f)
+                                                      : CodePairAt<BITS>(words[k] >> (8 * j), vshift0 + BITS * f);
+#pragma unroll
+            for (int h = 0; h < R; ++h)
+              vh[h][(k * C::NF + f) * 2 + j] = __hfma2(code, ps[h], vh[h][(k * C::NF + f) * 2 + j]);
+          }
+    };
+    if constexpr (kRawV) {
+      float pw[C::ITERS][R], vsi[C::ITERS], vzi[C::ITERS], big[R];
+#pragma unroll
+      for (int h = 0; h < R; ++h) big[h] = 0;
+#pragma unroll
+      for (int it = 0; it < C::ITERS; ++it) {
+        const int slot = it * C::SPI + sub;
+#pragma unroll
+        for (int h = 0; h < R; ++h) pw[it][h] = __shfl_sync(kFullMask, p[h], Brev5(slot));
+        vsi[it] = vzi[it] = 0;
+        if (slot < nvalid) {
+          const uint16_t* vsp = reinterpret_cast<const uint16_t*>(cur + 2 * G::KD + 2 * KS) + slot * vgroups + vgrp;
+          vsi[it] = H2F(vsp[0]);
+          vzi[it] = H2F(vsp[VS / 2]);
+        }
+#pragma unroll
+        for (int h = 0; h < R; ++h) big[h] = fmaxf(big[h], fabsf(pw[it][h] * vsi[it]));
+      }
+      float up[R];
+#pragma unroll
+      for (int h = 0; h < R; ++h) {
+        int e = 0;
+        (void)frexpf(big[h], &e);
+        up[h] = ldexpf(1.0f, 14 - e);
+        vdown[h] = ldexpf(1.0f, 10 + e);  // 2^(24 - M), M = 14 - e
+      }
+#pragma unroll
+      for (int it = 0; it < C::ITERS; ++it) {
+        if (it * C::SPI >= nvalid) break;
+        const int slot = it * C::SPI + sub;
+        uint32_t words[C::VW];
+        smem_v_words(slot, words);
+        if (slot >= nvalid) {
+#pragma unroll
+          for (int k = 0; k < C::VW; ++k) words[k] = 0;
+        }
+        __half2 ps[R];
+#pragma unroll
+        for (int h = 0; h < R; ++h) {
+          ps[h] = __float2half2_rn(pw[it][h] * vsi[it] * up[h]);
+          zacc[h] = fmaf(pw[it][h], vzi[it], zacc[h]);
+        }
+        accumulate_v(words, ps, std::true_type{});
+      }
+    }
 #pragma unroll
     for (int it = 0; it < C::ITERS; ++it) {
-      if (it * C::SPI >= nvalid) break;
+      if (kRawV || it * C::SPI >= nvalid) break;
       const int slot = it * C::SPI + sub;
-      const int pi = C::kPrefetchV ? it : 0;
-      if constexpr (!C::kPrefetchV) load_v(t, it, vw[0], vs[0], vz[0]);
+      const int pi = kPrefetchV ? it : 0;
+      if constexpr (!kPrefetchV) load_v(t, it, vw[0], vs[0], vz[0]);
       float pv[R];
 #pragma unroll
       for (int h = 0; h < R; ++h) pv[h] = __shfl_sync(kFullMask, p[h], Brev5(slot));
@@ -418,24 +704,16 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32, MINB) DecodeAttentionKern
           ps[h] = __float2half2_rn(pv[h] * vs[pi]);
           zacc[h] = fmaf(pv[h], vz[pi], zacc[h]);
         }
-        // Pair (k, f, j): channels 4k + j + LB f and that + 2 of the chunk.
-#pragma unroll
-        for (int k = 0; k < C::VW; ++k)
-#pragma unroll
-          for (int f = 0; f < C::NF; ++f)
-#pragma unroll
-            for (int j = 0; j < 2; ++j) {
-              const __half2 code = CodePair<BITS>(vw[pi][k], vshift0 + 8 * j + BITS * f);
-#pragma unroll
-              for (int h = 0; h < R; ++h)
-                vh[h][(k * C::NF + f) * 2 + j] = __hfma2(code, ps[h], vh[h][(k * C::NF + f) * 2 + j]);
-            }
+        accumulate_v(vw[pi], ps, std::false_type{});
       }
     }
     if (more) issue_v(t + 1);
     if constexpr (kQuant) {
 #pragma unroll
-      for (int h = 0; h < R; ++h)
+      for (int h = 0; h < R; ++h) {
+        float vf[C::NF];
+#pragma unroll
+        for (int f = 0; f < C::NF; ++f) vf[f] = kRawV ? vfix[f] * vdown[h] : vfix[f];
 #pragma unroll
         for (int k = 0; k < C::VW; ++k)
 #pragma unroll
@@ -443,9 +721,10 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32, MINB) DecodeAttentionKern
 #pragma unroll
             for (int j = 0; j < 2; ++j) {
               const float2 v = __half22float2(vh[h][(k * C::NF + f) * 2 + j]);
-              acc[h][4 * k + j + C::LB * f] += v.x;
-              acc[h][4 * k + j + 2 + C::LB * f] += v.y;
+              acc[h][4 * k + j + C::LB * f] = fmaf(v.x, vf[f], acc[h][4 * k + j + C::LB * f]);
+              acc[h][4 * k + j + 2 + C::LB * f] = fmaf(v.y, vf[f], acc[h][4 * k + j + 2 + C::LB * f]);
             }
+      }
     }
   }
 
@@ -523,7 +802,9 @@ __global__ void MassKernel(DevTier tier, const float* L, const float* M, const f
 // Blocks per SM asked of the register allocator for one query head per KV head. Measured on an
 // H100 (bench/results/cuda_h100.md): 4 (16 warps per SM, a few spilled registers) makes the
 // quantized tiers 10-20% faster (latency-bound, more warps hide it), 3 keeps f16 at 86% of copy
-// bandwidth (4 drops it to 80%). AKV_CUDA_DECODE_MINB=3|4 forces one for experiments.
+// bandwidth (4 drops it to 80%). AKV_CUDA_DECODE_MINB=3|4 forces one for experiments. With the
+// cp.async stages, 5 (96 registers, 20 warps) measured slower (int2-g128 at 32K 0.370 -> 0.412 ms,
+// bench/results/cuda_h100_attention_variant_MINB_5.json).
 int MinBlocksR1(int bits) {
   static const int forced = [] {
     const char* e = std::getenv("AKV_CUDA_DECODE_MINB");
@@ -533,23 +814,109 @@ int MinBlocksR1(int bits) {
   return bits == 16 ? 3 : 4;
 }
 
-template <int D, int BITS>
-cudaError_t LaunchForR(const DevTier& tier, const DecodeAttnArgs& a, cudaStream_t s) {
+// The quantized tiers stage their tiles through shared memory (PIPE) unless
+// AKV_CUDA_DECODE_STAGES=0; =N (2..5) forces N stages. By default two stages (double buffering),
+// where they keep the kernel's resident blocks per SM at what the registers allow. Measured on an
+// H100 (bench/results/cuda_h100_attention_stages{0,2,3,4}.json, batch 8 x 32 heads, 32K): the
+// global-load kernel -> 2 stages: int4-g32 0.656 -> 0.471 ms, int4-g128 0.527 -> 0.427, int2-g128
+// 0.509 -> 0.422, int8-g32 1.070 -> 0.821; 3 or 4 stages within 3% of 2 (int4-g128: 0.441 / 0.484).
+int ForcedStages() {
+  static const int forced = [] {
+    const char* e = std::getenv("AKV_CUDA_DECODE_STAGES");
+    return e ? std::atoi(e) : -1;
+  }();
+  return forced;
+}
+
+struct Plan {
+  int stages = 0;  // 0: the global-load kernel
+  int smem = 0;
+  int blocks = 0;  // resident blocks per SM
+};
+
+template <typename K>
+int Occupancy(K kernel, int smem) {
+  int blocks = 0;
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, kWarpsPerBlock * 32, smem) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  return blocks;
+}
+
+template <int D, int BITS, int R, int MINB>
+Plan MakePlan(int kgroups, int vgroups) {
+  Plan p;
+  p.blocks = Occupancy(DecodeAttentionKernel<D, BITS, R, MINB, false>, 0);
+  if constexpr (BITS != 16) {
+    const int forced = ForcedStages();
+    if (forced == 0) return p;
+    int dev = 0, optin = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) {
+      (void)cudaGetLastError();
+      return p;
+    }
+    auto* k = DecodeAttentionKernel<D, BITS, R, MINB, true>;
+    if (cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, optin) != cudaSuccess ||
+        cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout, 100) != cudaSuccess) {
+      (void)cudaGetLastError();
+      return p;
+    }
+    // Two stages may cost resident blocks (int8: 9 KB a tile): still faster there (int8-g32 at 32K:
+    // 1.070 -> 0.821 ms with 12 instead of 16 warps per SM).
+    const int st = forced > 0 ? std::min(forced, kMaxStages) : 2;
+    const int smem = kWarpsPerBlock * st * StageBytes(D, BITS, kgroups, vgroups);
+    const int b = smem <= optin ? Occupancy(k, smem) : 0;
+    if (b > 0) return {st, smem, b};
+  }
+  return p;
+}
+
+// Plans cached per instantiation and (key groups, value groups) per tile (1, 2 or 4).
+template <int D, int BITS, int R, int MINB>
+Plan GetPlan(int kgroups, int vgroups) {
+  static std::atomic<uint64_t> cache[3][3];
+  auto idx = [](int g) { return g >= 4 ? 2 : g >= 2 ? 1 : 0; };
+  std::atomic<uint64_t>& slot = cache[idx(kgroups)][idx(vgroups)];
+  uint64_t v = slot.load(std::memory_order_relaxed);
+  if (v == 0) {
+    const Plan p = MakePlan<D, BITS, R, MINB>(kgroups, vgroups);
+    v = (uint64_t{1} << 63) | (static_cast<uint64_t>(p.stages) << 48) | (static_cast<uint64_t>(p.blocks) << 32) |
+        static_cast<uint32_t>(p.smem);
+    slot.store(v, std::memory_order_relaxed);
+  }
+  return {static_cast<int>((v >> 48) & 0x7fff), static_cast<int>(v & 0xffffffffu), static_cast<int>((v >> 32) & 0xffff)};
+}
+
+template <int D, int BITS, int R, int MINB>
+cudaError_t LaunchKernel(const DevTier& tier, const DecodeAttnArgs& a, cudaStream_t s) {
   const int warps = a.n_jobs * a.n_splits;
   const int blocks = (warps + kWarpsPerBlock - 1) / kWarpsPerBlock;
+  const int kg = BITS == 16 ? 1 : D / tier.layout.key_group, vg = BITS == 16 ? 1 : D / tier.layout.value_group;
+  const Plan p = GetPlan<D, BITS, R, MINB>(kg, vg);
+  if constexpr (BITS != 16) {
+    if (p.stages > 0) {
+      DecodeAttentionKernel<D, BITS, R, MINB, true><<<blocks, kWarpsPerBlock * 32, p.smem, s>>>(tier, a, p.stages);
+      return cudaGetLastError();
+    }
+  }
+  DecodeAttentionKernel<D, BITS, R, MINB, false><<<blocks, kWarpsPerBlock * 32, 0, s>>>(tier, a, 0);
+  return cudaGetLastError();
+}
+
+template <int D, int BITS>
+cudaError_t LaunchForR(const DevTier& tier, const DecodeAttnArgs& a, cudaStream_t s) {
   switch (a.R) {
     case 1:
-      if (MinBlocksR1(BITS) == 4) DecodeAttentionKernel<D, BITS, 1, 4><<<blocks, kWarpsPerBlock * 32, 0, s>>>(tier, a);
-      else DecodeAttentionKernel<D, BITS, 1, 3><<<blocks, kWarpsPerBlock * 32, 0, s>>>(tier, a);
-      break;
-    case 2: DecodeAttentionKernel<D, BITS, 2, 1><<<blocks, kWarpsPerBlock * 32, 0, s>>>(tier, a); break;
-    case 3: DecodeAttentionKernel<D, BITS, 3, 1><<<blocks, kWarpsPerBlock * 32, 0, s>>>(tier, a); break;
-    case 4: DecodeAttentionKernel<D, BITS, 4, 1><<<blocks, kWarpsPerBlock * 32, 0, s>>>(tier, a); break;
-    case 6: DecodeAttentionKernel<D, BITS, 6, 1><<<blocks, kWarpsPerBlock * 32, 0, s>>>(tier, a); break;
-    case 8: DecodeAttentionKernel<D, BITS, 8, 1><<<blocks, kWarpsPerBlock * 32, 0, s>>>(tier, a); break;
+      return MinBlocksR1(BITS) == 4 ? LaunchKernel<D, BITS, 1, 4>(tier, a, s) : LaunchKernel<D, BITS, 1, 3>(tier, a, s);
+    case 2: return LaunchKernel<D, BITS, 2, 1>(tier, a, s);
+    case 3: return LaunchKernel<D, BITS, 3, 1>(tier, a, s);
+    case 4: return LaunchKernel<D, BITS, 4, 1>(tier, a, s);
+    case 6: return LaunchKernel<D, BITS, 6, 1>(tier, a, s);
+    case 8: return LaunchKernel<D, BITS, 8, 1>(tier, a, s);
     default: return cudaErrorInvalidValue;
   }
-  return cudaGetLastError();
 }
 
 template <int D>
@@ -563,28 +930,23 @@ cudaError_t LaunchForBits(const DevTier& tier, const DecodeAttnArgs& a, cudaStre
   }
 }
 
+// Warps per SM of the kernel a tier of `bits` with groups of 32 channels gets (the largest stage).
 template <int D, int BITS>
 int WarpsPerSmForR(int R) {
+  const int g = BITS == 16 ? 1 : D / 32;
   int blocks = 0;
-  cudaError_t e = cudaErrorInvalidValue;
-  constexpr int kT = kWarpsPerBlock * 32;
   switch (R) {
     case 1:
-      e = MinBlocksR1(BITS) == 4 ? cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, DecodeAttentionKernel<D, BITS, 1, 4>, kT, 0)
-                             : cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, DecodeAttentionKernel<D, BITS, 1, 3>, kT, 0);
+      blocks = MinBlocksR1(BITS) == 4 ? GetPlan<D, BITS, 1, 4>(g, g).blocks : GetPlan<D, BITS, 1, 3>(g, g).blocks;
       break;
-    case 2: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, DecodeAttentionKernel<D, BITS, 2, 1>, kT, 0); break;
-    case 3: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, DecodeAttentionKernel<D, BITS, 3, 1>, kT, 0); break;
-    case 4: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, DecodeAttentionKernel<D, BITS, 4, 1>, kT, 0); break;
-    case 6: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, DecodeAttentionKernel<D, BITS, 6, 1>, kT, 0); break;
-    case 8: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, DecodeAttentionKernel<D, BITS, 8, 1>, kT, 0); break;
+    case 2: blocks = GetPlan<D, BITS, 2, 1>(g, g).blocks; break;
+    case 3: blocks = GetPlan<D, BITS, 3, 1>(g, g).blocks; break;
+    case 4: blocks = GetPlan<D, BITS, 4, 1>(g, g).blocks; break;
+    case 6: blocks = GetPlan<D, BITS, 6, 1>(g, g).blocks; break;
+    case 8: blocks = GetPlan<D, BITS, 8, 1>(g, g).blocks; break;
     default: break;
   }
-  if (e != cudaSuccess) {
-    (void)cudaGetLastError();
-    return 8;
-  }
-  return blocks * kWarpsPerBlock;
+  return blocks > 0 ? blocks * kWarpsPerBlock : 8;
 }
 
 }  // namespace
