@@ -1,5 +1,5 @@
 // MatMul throughput on the shapes of akv-tiny-llama-25m (d_model 384, 2 kv heads x 64, ffn 1024,
-// vocab 32000), for F16, Q8_0 and Q4_0 weights, decode (1 token) and prefill (512 tokens).
+// vocab 32000), for F16, Q8_0 (repacked per call, and packed once into panels) and Q4_0 weights, decode (1 token) and prefill (512 tokens).
 //
 //   BM_MatMul/<type>/<rows>/<cols>/<n_tokens>/<threads>: one matrix, reused (so it stays in
 //     cache when it fits: an upper bound for decode).
@@ -20,6 +20,8 @@
 #include <random>
 #include <vector>
 
+#include <hwy/aligned_allocator.h>
+
 #include "core/thread_pool.h"
 #include "cpu/matmul.h"
 #include "cpu/quants.h"
@@ -27,15 +29,20 @@
 namespace akv {
 namespace {
 
+// Type codes: 0 f16, 1 q8_0 (repacked per call), 2 q4_0, 3 f32, 4 bf16, 5 q8_0 packed into
+// panels once, as the model loader does where the CPU has the VNNI panel kernel.
 const GgmlType kTypes[] = {GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::F32,
-                           GgmlType::BF16};
+                           GgmlType::BF16, GgmlType::Q8_0};
+constexpr int kPackedQ8 = 5;
 
 struct OwnedWeights {
   std::vector<uint8_t> bytes;
+  hwy::AlignedFreeUniquePtr<uint8_t[]> panels;
   WeightMatrix w;
 };
 
-OwnedWeights MakeWeights(GgmlType type, int64_t rows, int64_t cols, uint32_t seed) {
+OwnedWeights MakeWeights(int type_code, int64_t rows, int64_t cols, uint32_t seed) {
+  const GgmlType type = kTypes[type_code];
   OwnedWeights o;
   const size_t row_bytes = RowBytes(type, cols);
   o.bytes.resize(row_bytes * size_t(rows));
@@ -59,6 +66,11 @@ OwnedWeights MakeWeights(GgmlType type, int64_t rows, int64_t cols, uint32_t see
     }
   }
   o.w = WeightMatrix{type, o.bytes.data(), rows, cols, row_bytes};
+  if (type_code == kPackedQ8 && PanelBytes(o.w) > 0) {
+    o.panels = hwy::AllocateAligned<uint8_t>(PanelBytes(o.w));
+    PackPanels(o.w, o.panels.get());
+    o.w.panels = o.panels.get();
+  }
   return o;
 }
 
@@ -79,7 +91,7 @@ void BM_MatMul(benchmark::State& state) {
   const GgmlType type = kTypes[state.range(0)];
   const int64_t rows = state.range(1), cols = state.range(2), n_tokens = state.range(3);
   ThreadPool pool(static_cast<int>(state.range(4)));
-  OwnedWeights ow = MakeWeights(type, rows, cols, 1);
+  OwnedWeights ow = MakeWeights(static_cast<int>(state.range(0)), rows, cols, 1);
   auto x = RandomActivations(n_tokens * cols, 2);
   std::vector<float> y(static_cast<size_t>(n_tokens * rows));
   double best = 1e30;
@@ -91,7 +103,7 @@ void BM_MatMul(benchmark::State& state) {
     best = std::min(best, NowSeconds() - t0);
   }
   const double flops = 2.0 * double(rows * cols * n_tokens);
-  state.SetLabel(TypeName(type));
+  state.SetLabel(state.range(0) == kPackedQ8 ? "q8_0 panels" : TypeName(type));
   state.counters["GFLOP/s"] =
       benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["best_us"] = best * 1e6;
@@ -101,7 +113,7 @@ void BM_MatMul(benchmark::State& state) {
 void MatMulArgs(benchmark::internal::Benchmark* b) {
   const std::pair<int64_t, int64_t> shapes[] = {{384, 384}, {128, 384}, {1024, 384}, {384, 1024},
                                                 {32000, 384}};
-  for (int type : {0, 1, 2})
+  for (int type : {0, 1, kPackedQ8, 2})
     for (auto [rows, cols] : shapes)
       for (int64_t n_tokens : {1, 512})
         for (int threads : {1, 2}) {
@@ -116,7 +128,7 @@ BENCHMARK(BM_MatMul)->Apply(MatMulArgs)->UseRealTime();
 // Small batches, where GEMV and packed GEMM cross over (kFloatGemmMinTokens,
 // kQuantGemmMinTokens in src/cpu/matmul.cc).
 void TokenSweepArgs(benchmark::internal::Benchmark* b) {
-  for (int type : {0, 1, 2})
+  for (int type : {0, 1, kPackedQ8, 2})
     for (int64_t rows : {384, 1024})
       for (int64_t n_tokens : {2, 3, 4, 6, 8, 12, 16, 24, 32, 64})
         b->Args({type, rows, 384, n_tokens, 1});
@@ -139,9 +151,9 @@ void BM_Layers(benchmark::State& state) {
   for (int l = 0; l < kLayers; ++l) {
     for (auto [rows, cols] : {std::pair<int64_t, int64_t>{d, d}, {kv, d}, {kv, d}, {d, d},
                               {ffn, d}, {ffn, d}, {d, ffn}})
-      ws.push_back(MakeWeights(type, rows, cols, seed++));
+      ws.push_back(MakeWeights(static_cast<int>(state.range(0)), rows, cols, seed++));
   }
-  OwnedWeights out = MakeWeights(type, vocab, d, seed++);
+  OwnedWeights out = MakeWeights(static_cast<int>(state.range(0)), vocab, d, seed++);
   auto x = RandomActivations(n_tokens * ffn, 3);
   // Separate outputs per matrix of a layer (q, k, v, o, gate, up, down).
   std::vector<std::vector<float>> ys(7, std::vector<float>(static_cast<size_t>(n_tokens * ffn)));
@@ -176,7 +188,7 @@ void BM_Layers(benchmark::State& state) {
     benchmark::ClobberMemory();
     best = std::min(best, NowSeconds() - t0);
   }
-  state.SetLabel(TypeName(type));
+  state.SetLabel(state.range(0) == kPackedQ8 ? "q8_0 panels" : TypeName(type));
   state.counters["GFLOP/s"] =
       benchmark::Counter(2.0 * macs * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["tok/s"] =
@@ -186,7 +198,7 @@ void BM_Layers(benchmark::State& state) {
   state.counters["best_tok/s"] = double(n_tokens) / best;
 }
 BENCHMARK(BM_Layers)
-    ->ArgsProduct({{0, 1, 2}, {1, 512}, {1, 2}, {0, 1}})
+    ->ArgsProduct({{0, 1, kPackedQ8, 2}, {1, 512}, {1, 2}, {0, 1}})
     ->ArgNames({"type", "tokens", "threads", "grouped"})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();

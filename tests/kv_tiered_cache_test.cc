@@ -209,11 +209,27 @@ TEST(CacheFactory, ParsesSpecs) {
 namespace akv {
 namespace {
 
+TEST(CacheConfig, AutoPageSize) {
+  CacheConfig c;
+  EXPECT_EQ(c.PageSizeFor(256), 64);
+  EXPECT_EQ(c.PageSizeFor(2048), 128);
+  EXPECT_EQ(c.PageSizeFor(4096), 256);
+  EXPECT_EQ(c.PageSizeFor(131072), 256);
+  c.kivi_keys = true;
+  c.group_size = 128;
+  EXPECT_EQ(c.PageSizeFor(256), 128);  // a KIVI block must fill pages whole
+  c.page_size = 96;
+  EXPECT_EQ(c.PageSizeFor(4096), 96);
+  EXPECT_FALSE(CacheConfig::Parse("akv,page_size=48").ok());
+  EXPECT_TRUE(CacheConfig::Parse("akv,page_size=0").ok());
+}
+
 TEST(TieredCache, ByteBudgetIsMet) {
   ThreadPool pool(1);
   Synthetic s;
-  // 1200 tokens x 4 layer-heads in f16 pages would be ~1.2 MiB; ask for 0.5 MiB.
-  auto cfg = CacheConfig::Parse("akv,hot_budget=0.5,warm_budget=1,kv_budget_mb=0.5,n_anchors=4,protect_recent=16,prefill_chunk=32");
+  // 1200 tokens x 4 layer-heads in f16 pages would be ~1.2 MiB; ask for 0.5 MiB. A budget this
+  // small needs small pages: every tier of every layer-head keeps one partly filled page.
+  auto cfg = CacheConfig::Parse("akv,hot_budget=0.5,warm_budget=1,kv_budget_mb=0.5,n_anchors=4,protect_recent=16,prefill_chunk=32,page_size=64");
   ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
   auto cache = TieredCache::Create(*cfg, s.shape, 4096);
   ASSERT_TRUE(cache.ok());

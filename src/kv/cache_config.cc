@@ -1,5 +1,6 @@
 #include "kv/cache_config.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <sstream>
@@ -31,7 +32,7 @@ const Field kFields[] = {
     {"group_size", &CacheConfig::group_size, "values per quantization group: 32, 64 or 128"},
     {"kivi_keys", &CacheConfig::kivi_keys, "quantize warm/cold keys per channel over blocks of group_size tokens (KIVI)"},
     {"hadamard", &CacheConfig::hadamard, "rotate keys (and queries) by a Hadamard transform before quantizing"},
-    {"page_size", &CacheConfig::page_size, "token slots per page (multiple of 32)"},
+    {"page_size", &CacheConfig::page_size, "token slots per page (multiple of 32; 0: auto, context/16 as a power of two in [64, 256])"},
     {"cold_attend_all", &CacheConfig::cold_attend_all, "attention reads every cold page (else only promoted ones)"},
     {"n_anchors", &CacheConfig::n_anchors, "first tokens always hot (attention sinks, BOS, system prompt)"},
     {"protect_recent", &CacheConfig::protect_recent, "last tokens always hot"},
@@ -235,9 +236,10 @@ Status CacheConfig::Validate() const {
     return InvalidArgument("cold_bits (" + std::to_string(cold_bits) + ") must not exceed warm_bits (" + std::to_string(warm_bits) + ")");
   if (group_size != 32 && group_size != 64 && group_size != 128)
     return InvalidArgument("group_size must be 32, 64 or 128, got " + std::to_string(group_size));
-  if (page_size < 32 || page_size % 32 != 0 || page_size > 4096)
-    return InvalidArgument("page_size must be a multiple of 32 in [32, 4096], got " + std::to_string(page_size));
-  if (kivi_keys && page_size % group_size != 0)
+  if (page_size != 0 && (page_size < 32 || page_size % 32 != 0 || page_size > 4096))
+    return InvalidArgument("page_size must be 0 (auto) or a multiple of 32 in [32, 4096], got " +
+                           std::to_string(page_size));
+  if (kivi_keys && page_size != 0 && page_size % group_size != 0)
     return InvalidArgument("kivi_keys needs page_size to be a multiple of group_size");
   if (kivi_keys && !rank_by_recency)
     return InvalidArgument("kivi_keys quantizes keys in blocks of consecutive tokens: it needs rank_by_recency=true");
@@ -318,6 +320,14 @@ StatusOr<std::vector<double>> CacheConfig::LayerHotBudgets() const {
 int64_t CacheConfig::BudgetTokens(double budget, int64_t n_stored) {
   if (budget > 1) return static_cast<int64_t>(budget);
   return static_cast<int64_t>(std::ceil(budget * static_cast<double>(n_stored)));
+}
+
+int CacheConfig::PageSizeFor(int64_t context) const {
+  if (page_size != 0) return page_size;
+  int size = 64;
+  while (size < 256 && size < context / 16) size *= 2;
+  if (kivi_keys) size = std::max(size, group_size);
+  return size;
 }
 
 }  // namespace akv
