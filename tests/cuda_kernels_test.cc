@@ -374,7 +374,7 @@ void CheckAttention(const AttentionCase& c, int n_q) {
 TEST(CudaDecodeAttention, GridMatchesCpuReference) {
   AKV_REQUIRE_GPU();
   for (int dim : {64, 128}) {
-    for (int R : {1, 3, 4, 8}) {
+    for (int R : {1, 2, 3, 4, 8}) {  // R <= 2 and R > 2 take different value paths (kRawV)
       for (int n : {1, 31, 33, 300, 4113}) {
         for (TierSpec t : {TierSpec{16, 32, n}, TierSpec{8, 32, n}, TierSpec{4, 32, n}, TierSpec{4, dim, n},
                            TierSpec{2, 32, n}, TierSpec{2, 64, n}}) {
