@@ -27,6 +27,10 @@ struct ForwardScratch;
 struct EngineOptions {
   std::string model_path;
   int n_threads = 0;  // 0: all cores available to the process
+  // Pin thread i to the i-th CPU of the process (the thread calling into the engine to the
+  // first) when there are no more threads than CPUs. Spin-waiting threads that the OS leaves on
+  // one CPU otherwise yield to each other (measured 3x slower). Off: the OS places them.
+  bool pin_threads = true;
   // Where the forward pass and the KV cache run: "cpu", or "cuda" / "cuda:N" (the GPU backend:
   // needs a build with AKV_CUDA and a device; Load fails with a message otherwise).
   std::string device = "cpu";

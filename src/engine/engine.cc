@@ -19,7 +19,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
     AKV_ASSIGN_OR_RETURN(e->gpu_, LoadGpuEngine(*e->model_, gpu_index, &e->device_, &e->load_log_));
   }
   const int n_threads = options.n_threads > 0 ? options.n_threads : ThreadPool::DefaultThreads();
-  e->pool_ = std::make_unique<ThreadPool>(n_threads);
+  e->pool_ = std::make_unique<ThreadPool>(n_threads, options.pin_threads);
 
   const ModelConfig& c = e->model_->config();
   ModelInfo& i = e->info_;

@@ -17,11 +17,12 @@ void ModelFlags::AddTo(CLI::App* app, bool with_ctx, bool with_cache) {
         ->capture_default_str();
   app->add_option("--device", device, "cpu, or cuda / cuda:N: the model and its KV cache on the GPU (builds with AKV_CUDA)")
       ->capture_default_str();
+  app->add_flag("--no-pin", no_pin, "Let the OS place the threads (default: thread i pinned to CPU i)");
   app->add_flag("-v,--verbose", verbose, "Print load notes");
 }
 
 std::unique_ptr<Engine> ModelFlags::LoadEngine() const {
-  auto e = Engine::Load({.model_path = model, .n_threads = threads, .device = device});
+  auto e = Engine::Load({.model_path = model, .n_threads = threads, .pin_threads = !no_pin, .device = device});
   if (!e.ok()) {
     ReportError(e.status());
     return nullptr;

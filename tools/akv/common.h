@@ -18,6 +18,7 @@ struct ModelFlags {
   std::string cache = "full";
   std::string device = "cpu";
   bool verbose = false;
+  bool no_pin = false;
 
   void AddTo(CLI::App* app, bool with_ctx = true, bool with_cache = true);
   // Loads the engine; on failure prints "akv: error: ..." and returns null.
