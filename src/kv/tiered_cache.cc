@@ -222,14 +222,11 @@ Status TieredCache::Attend(int layer, const float* q, const int32_t* positions, 
   auto update_head = [&](int64_t h, int) {
     HeadStore& hs = stores_[static_cast<size_t>(layer) * n_kv + h];
     const std::vector<Page*>& seen = attended[static_cast<size_t>(h)];
-    if (!akcb && seen.size() != static_cast<size_t>(hs.pages[0].size() + hs.pages[1].size() + hs.pages[2].size())) {
-      // Pages the kernel did not read (cold, cold_attend_all=false) only decay; the attended
-      // ones decay below, fused with their update.
-      for (int t = 0; t < kTiers; ++t)
-        for (auto& p : hs.pages[t])
-          if (std::find(seen.begin(), seen.end(), p.get()) == seen.end())
-            for (int s = 0; s < p->n; ++s) p->score[s] *= decay;
-    }
+    // Cold pages the kernel did not read (cold_attend_all=false) only decay; the attended ones
+    // decay below, fused with their update.
+    if (!akcb && !config_.cold_attend_all)
+      for (auto& p : hs.pages[2])
+        for (int s = 0; s < p->n; ++s) p->score[s] *= decay;
     if (akcb) {
       for (Page* p : seen) {
         float* __restrict sum = p->mass_sum.data();
