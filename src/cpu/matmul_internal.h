@@ -21,6 +21,12 @@ void FloatGemvRows(const WeightMatrix& w, const float* x, int64_t ldx, int64_t n
 void FloatGemmRows(const WeightMatrix& w, const float* x, int64_t ldx, int64_t n_tokens,
                    float* y, int64_t ldy, int64_t r0, int64_t r1);
 
+// Q8_0 / Q4_0 GEMM panel (and the packed-at-load layout of WeightMatrix::panels): 32 rows; per
+// block of 32 columns a record of 32 x 32 code bytes then the 32 rows' f16 scales.
+constexpr int64_t kQuantPanelRows = 32;
+constexpr int64_t kQuantPanelCodeBytes = kQuantPanelRows * 32;
+constexpr int64_t kQuantPanelBlockBytes = kQuantPanelCodeBytes + kQuantPanelRows * 2;
+
 // An aligned array that only grows (kernels reuse one per thread or per call site).
 template <typename T>
 class GrowBuffer {

@@ -259,11 +259,10 @@ AKV_VNNI void GemvVnni(const WeightMatrix& w, const QuantizedActivations& xq, in
 
 // ---- GEMM
 
-constexpr int kPanelRows = 32;  // 2 x 16 int32 lanes
+constexpr int kPanelRows = kQuantPanelRows;  // 2 x 16 int32 lanes
 constexpr int kTokTile = 6;     // 2 x 6 int32 + 2 x 6 f32 accumulators = 24 zmm
-constexpr int64_t kPanelCodeBytes = kPanelRows * kQK;                    // 16 zmm
-constexpr int64_t kPanelScaleBytes = kPanelRows * 2;                     // 32 f16
-constexpr int64_t kPanelBlockBytes = kPanelCodeBytes + kPanelScaleBytes;  // one record
+constexpr int64_t kPanelCodeBytes = kQuantPanelCodeBytes;    // 16 zmm, then 32 f16 scales
+constexpr int64_t kPanelBlockBytes = kQuantPanelBlockBytes;  // one record
 
 inline __m512i* PanelCodes(uint8_t* panel, int64_t b) {
   return reinterpret_cast<__m512i*>(panel + b * kPanelBlockBytes);
@@ -279,7 +278,7 @@ inline const uint16_t* PanelScales(const uint8_t* panel, int64_t b) {
 }
 
 // Repacks rows [r, r + nr) (nr <= 32) into one panel: per block b a record of kPanelBlockBytes
-// (kPanelCodeBytes + kPanelScaleBytes), codes pw[(b * 8 + j) * 2 + half] (see the file comment)
+// (kPanelCodeBytes of codes, then the f16 scales), codes pw[(b * 8 + j) * 2 + half] (see the file comment)
 // and the rows' f16 scales ds[b][half][16]; rows beyond nr read as zero. The 4-byte groups are
 // transposed in registers: 16 rows x (2 Q8_0 blocks or 4 Q4_0 blocks) of 16 dwords at a time.
 // (Gathering each output vector instead cost as much as the GEMM itself below ~16 tokens.)
@@ -516,8 +515,8 @@ namespace akv {
 size_t PanelBytes(const WeightMatrix& w) {
   if (w.rows <= 0 || w.cols <= 0 || w.cols % kQK != 0) return 0;
   if (!HWY_DYNAMIC_DISPATCH(cpu_internal::HasPanelKernel)(w.type)) return 0;
-  const int64_t panels = (w.rows + 31) / 32;
-  return static_cast<size_t>(panels * (w.cols / kQK) * (32 * kQK + 32 * 2));
+  const int64_t panels = (w.rows + cpu_internal::kQuantPanelRows - 1) / cpu_internal::kQuantPanelRows;
+  return static_cast<size_t>(panels * (w.cols / kQK) * cpu_internal::kQuantPanelBlockBytes);
 }
 
 void PackPanels(const WeightMatrix& w, uint8_t* out) {
