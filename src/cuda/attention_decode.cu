@@ -176,6 +176,15 @@ __device__ __forceinline__ int VSmemByte(int b) {
   else return b ^ (((b >> 8) & 1) << 6);  // chunk q -> q ^ (((q >> 4) & 1) << 2)
 }
 
+// The same stage when every lane already holds its own half in v[0, L/2) and the other half in
+// v[L/2, L): no selects (the quantized keys arrange this for the stages that split slots by the
+// code field of a byte, choosing per lane which field they extract first: fperm).
+template <int L>
+__device__ __forceinline__ void ReduceStageOwnHalf(float* v, int mask) {
+#pragma unroll
+  for (int i = 0; i < L / 2; ++i) v[i] += __shfl_xor_sync(kFullMask, v[i + L / 2], mask);
+}
+
 // MINB: resident blocks per SM the register allocation must allow (3 => <= 170 registers, 12
 // warps per SM; 4 => <= 128, 16 warps, with a few spilled registers for the quantized tiers).
 // PIPE: tiles staged through shared memory with cp.async, `stages` deep (quantized tiers only).
@@ -262,6 +271,13 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32, MINB)
   // (one factor for this lane's slots base .. base + NV - 1, folded into the key scales), values of
   // field f of this lane's chunk 2^(vshift0 + BITS f) (removed when a tile joins the f32 sums).
   const float kfix = kQuant ? exp2f(-static_cast<float>(BITS * (base / C::U))) : 1.0f;
+  // Slot bits above log2(U) are the code field inside a byte (slot = 4k + j + U f, + 2): the first
+  // kFieldStages butterfly stages split slots by field. Lane bit t of those stages set: the lane
+  // reads field f ^ fperm where it would read f, so its own half is always the low half.
+  constexpr int kFieldStages = kQuant ? Log2(8 / BITS) : 0;
+  int fperm = 0;
+#pragma unroll
+  for (int t = 0; t < kFieldStages; ++t) fperm |= ((lane >> t) & 1) << (kFieldStages - 1 - t);
 #pragma unroll
   for (int h = 0; h < R; ++h) kunit[h] *= kfix;
   float vfix[C::NF];
@@ -477,7 +493,8 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32, MINB)
           for (int f = 0; f < 8 / BITS; ++f)
 #pragma unroll
             for (int j = 0; j < 2; ++j)
-              kh[c][(k * (8 / BITS) + f) * 2 + j] = CodePairRaw<BITS>(kw[c * (C::U / 4) + k] >> (8 * j), BITS * f);
+              kh[c][(k * (8 / BITS) + f) * 2 + j] =
+                  CodePairRaw<BITS>(kw[c * (C::U / 4) + k] >> (8 * j), BITS * (f ^ fperm));
     }
     float ksc[C::NV], kzc[C::NV];  // this tile's key scales; ks / kz receive the next tile's
 #pragma unroll
@@ -518,7 +535,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32, MINB)
                 ph[h][p] = __hfma2(kh[c][p], q2, ph[h][p]);
               } else {  // pair p = (k, f, j) of channel row c
                 const int k = p / (2 * (8 / BITS)), f = (p / 2) % (8 / BITS), j = p % 2;
-                ph[h][p] = __hfma2(CodePairRaw<BITS>(kw[c * (C::U / 4) + k] >> (8 * j), BITS * f), q2, ph[h][p]);
+                ph[h][p] = __hfma2(CodePairRaw<BITS>(kw[c * (C::U / 4) + k] >> (8 * j), BITS * (f ^ fperm)), q2, ph[h][p]);
               }
             }
           }
@@ -562,8 +579,10 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32, MINB)
           ReduceStage<4>(v, lane, 8);
           ReduceStage<2>(v, lane, 16);
         } else {
-          ReduceStage<32>(v, lane, 1);
-          ReduceStage<16>(v, lane, 2);
+          if constexpr (kFieldStages >= 1) ReduceStageOwnHalf<32>(v, 1);
+          else ReduceStage<32>(v, lane, 1);
+          if constexpr (kFieldStages >= 2) ReduceStageOwnHalf<16>(v, 2);
+          else ReduceStage<16>(v, lane, 2);
           ReduceStage<8>(v, lane, 4);
           if constexpr (C::PS == 4) ReduceStage<4>(v, lane, 8);
 #pragma unroll
