@@ -23,6 +23,7 @@ namespace akv {
 namespace {
 
 using nlohmann::json;
+using test::ReadJsonl;
 
 bool HaveGpu() {
 #ifdef AKV_HAVE_CUDA
@@ -69,15 +70,6 @@ TEST(CudaEngine, DeviceErrorsAreClear) {
     auto far = Engine::Load({.model_path = "/nonexistent/model.gguf", .device = "cuda:999"});
     EXPECT_EQ(far.status().code(), StatusCode::kInvalidArgument) << far.status().ToString();
   }
-}
-
-std::vector<json> ReadJsonl(const std::string& path) {
-  std::vector<json> rows;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty()) rows.push_back(json::parse(line));
-  return rows;
 }
 
 bool FileExists(const std::string& p) {
@@ -265,11 +257,7 @@ TEST_P(CudaEngineTest, GpuCachesAndRefusals) {
 
 INSTANTIATE_TEST_SUITE_P(Models, CudaEngineTest,
                          ::testing::Values("akv-tiny-llama-25m-f16", "akv-tiny-llama-25m-q8_0", "akv-tiny-qwen2-16m-f16"),
-                         [](const auto& info) {
-                           std::string s = info.param;
-                           for (char& c : s) if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-                           return s;
-                         });
+                         test::ModelParamName());
 
 }  // namespace
 }  // namespace akv

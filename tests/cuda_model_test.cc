@@ -26,19 +26,11 @@ namespace akv {
 namespace {
 
 using nlohmann::json;
+using test::ReadJsonl;
 
 bool FileExists(const std::string& p) {
   struct stat st;
   return stat(p.c_str(), &st) == 0;
-}
-
-std::vector<json> ReadJsonl(const std::string& path) {
-  std::vector<json> rows;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty()) rows.push_back(json::parse(line));
-  return rows;
 }
 
 double RelL2(const float* a, const float* b, size_t n) {
@@ -252,11 +244,7 @@ TEST_P(CudaReferenceTest, TieredCachesStayCloseToF16) {
 
 INSTANTIATE_TEST_SUITE_P(Models, CudaReferenceTest,
                          ::testing::Values("akv-tiny-llama-25m-f16", "akv-tiny-llama-25m-q8_0", "akv-tiny-qwen2-16m-f16"),
-                         [](const auto& info) {
-                           std::string s = info.param;
-                           for (char& c : s) if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-                           return s;
-                         });
+                         test::ModelParamName());
 
 // head_dim 8 (stories260K) is outside what the attention kernels cover: a clear refusal.
 TEST(CudaModel, RefusesUnsupportedHeadDim) {

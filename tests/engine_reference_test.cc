@@ -15,15 +15,7 @@ namespace akv {
 namespace {
 
 using nlohmann::json;
-
-std::vector<json> ReadJsonl(const std::string& path) {
-  std::vector<json> rows;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty()) rows.push_back(json::parse(line));
-  return rows;
-}
+using test::ReadJsonl;
 
 // Models with Q8_0/Q4_0 weights quantize their activations to 8 bits before every matmul, as
 // llama.cpp does; ik_llama.cpp (the reference) uses its own activation block format whose
@@ -134,11 +126,7 @@ TEST_P(ReferenceTest, TokenizerMatchesLlamaCpp) {
 INSTANTIATE_TEST_SUITE_P(Models, ReferenceTest,
                          ::testing::Values("akv-tiny-llama-25m-f16", "akv-tiny-llama-25m-q8_0", "akv-tiny-qwen2-16m-f16",
                                            "stories260K"),
-                         [](const auto& info) {
-                           std::string s = info.param;
-                           for (char& c : s) if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-                           return s;
-                         });
+                         test::ModelParamName());
 
 }  // namespace
 }  // namespace akv

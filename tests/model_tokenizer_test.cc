@@ -27,15 +27,6 @@ std::unique_ptr<Tokenizer> LoadTokenizer(const std::string& model_file) {
   return t.ok() ? std::move(*t) : nullptr;
 }
 
-std::vector<json> ReadJsonl(const std::string& path) {
-  std::vector<json> rows;
-  std::ifstream in(path);
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) rows.push_back(json::parse(line));
-  }
-  return rows;
-}
-
 // --- llama.cpp reference tokenizations ---------------------------------------------------------
 
 class ReferenceTokenization : public ::testing::TestWithParam<const char*> {};
@@ -45,7 +36,7 @@ TEST_P(ReferenceTokenization, MatchesLlamaCppAndRoundTrips) {
   const std::string model = GetParam();
   auto tok = LoadTokenizer(model + ".gguf");
   ASSERT_NE(tok, nullptr);
-  const auto rows = ReadJsonl(test::SharedDir() + "/reference/" + model + ".tokenize.jsonl");
+  const auto rows = test::ReadJsonl(test::SharedDir() + "/reference/" + model + ".tokenize.jsonl");
   ASSERT_GE(rows.size(), 20u);
   for (const json& row : rows) {
     const std::string prompt = row["prompt"].get<std::string>();
@@ -60,13 +51,7 @@ TEST_P(ReferenceTokenization, MatchesLlamaCppAndRoundTrips) {
 INSTANTIATE_TEST_SUITE_P(Models, ReferenceTokenization,
                          ::testing::Values("akv-tiny-llama-25m-f16", "akv-tiny-llama-25m-q8_0",
                                            "akv-tiny-qwen2-16m-f16", "stories260K"),
-                         [](const auto& info) {
-                           std::string s = info.param;
-                           for (char& c : s) {
-                             if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-                           }
-                           return s;
-                         });
+                         test::ModelParamName());
 
 TEST(Tokenizer, ReportsModelMetadata) {
   AKV_REQUIRE_SHARED();

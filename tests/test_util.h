@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -13,6 +15,20 @@ std::string SharedDir();
 std::string ModelPath(const std::string& file_name);  // SharedDir()/models/<file_name>
 std::string ReadFileToString(const std::string& path);
 std::vector<uint8_t> ReadFileBytes(const std::string& path);
+// One JSON value per non-empty line of a .jsonl file (the reference outputs).
+std::vector<nlohmann::json> ReadJsonl(const std::string& path);
+
+// Name generator for INSTANTIATE_TEST_SUITE_P over model names: "akv-tiny-llama-25m-f16" ->
+// "akv_tiny_llama_25m_f16".
+struct ModelParamName {
+  template <class ParamInfo>
+  std::string operator()(const ParamInfo& info) const {
+    std::string s = info.param;
+    for (char& c : s)
+      if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+    return s;
+  }
+};
 
 }  // namespace akv::test
 
