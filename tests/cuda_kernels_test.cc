@@ -25,6 +25,7 @@ TEST(Cuda, Kernels) { GTEST_SKIP() << "built without the CUDA backend (AKV_CUDA=
 #include "cuda/cuda_testing.h"
 #include "kv/page/kv_page.h"
 #include "model/rope.h"
+#include "test_util.h"
 
 namespace akv {
 namespace {
@@ -47,15 +48,7 @@ std::vector<float> Normal(size_t n, uint64_t seed, float sigma = 1.0f, float mea
   return v;
 }
 
-// ||a - b|| / ||b||.
-double RelL2(const float* a, const float* b, size_t n) {
-  double e = 0, s = 0;
-  for (size_t i = 0; i < n; ++i) {
-    e += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
-    s += double(b[i]) * b[i];
-  }
-  return std::sqrt(e / std::max(s, 1e-300));
-}
+using test::RelL2;
 double RelL2(const std::vector<float>& a, const std::vector<float>& b) {
   EXPECT_EQ(a.size(), b.size());
   return RelL2(a.data(), b.data(), std::min(a.size(), b.size()));

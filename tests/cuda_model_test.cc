@@ -33,14 +33,7 @@ bool FileExists(const std::string& p) {
   return stat(p.c_str(), &st) == 0;
 }
 
-double RelL2(const float* a, const float* b, size_t n) {
-  double e = 0, s = 0;
-  for (size_t i = 0; i < n; ++i) {
-    e += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
-    s += double(b[i]) * b[i];
-  }
-  return std::sqrt(e / std::max(s, 1e-300));
-}
+using test::RelL2;
 
 int Argmax(const float* x, int n) { return static_cast<int>(std::max_element(x, x + n) - x); }
 

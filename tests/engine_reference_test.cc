@@ -75,14 +75,10 @@ TEST_P(ReferenceTest, LogitsMatchLlamaCpp) {
     ASSERT_EQ(raw.size(), static_cast<size_t>(n_vocab) * 4);
     const float* ref = reinterpret_cast<const float*>(raw.data());
     const float* last = &logits[static_cast<size_t>(n - 1) * n_vocab];
-    double err = 0, norm = 0;
-    for (int v = 0; v < n_vocab; ++v) {
-      err += (last[v] - ref[v]) * (last[v] - ref[v]);
-      norm += ref[v] * ref[v];
-    }
-    EXPECT_LE(std::sqrt(err / norm), quantized_activations_ ? 2e-2 : 1e-2) << "last-position logits, prompt of " << n << " tokens";
+    const double rel_l2 = test::RelL2(last, ref, static_cast<size_t>(n_vocab));
+    EXPECT_LE(rel_l2, quantized_activations_ ? 2e-2 : 1e-2) << "last-position logits, prompt of " << n << " tokens";
     std::printf("  %-24s %5d tokens: top-1 %.4f (worst gap %.3f)  dNLL %+.5f  logits rel-L2 %.5f\n", GetParam().c_str(),
-                n, double(top1_equal) / n, worst_gap, mean_nll - row["mean_nll"].get<double>(), std::sqrt(err / norm));
+                n, double(top1_equal) / n, worst_gap, mean_nll - row["mean_nll"].get<double>(), rel_l2);
   }
 }
 

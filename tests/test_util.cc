@@ -2,6 +2,8 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -44,6 +46,15 @@ std::vector<nlohmann::json> ReadJsonl(const std::string& path) {
   while (std::getline(in, line))
     if (!line.empty()) rows.push_back(nlohmann::json::parse(line));
   return rows;
+}
+
+double RelL2(const float* a, const float* b, size_t n) {
+  double e = 0, s = 0;
+  for (size_t i = 0; i < n; ++i) {
+    e += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+    s += double(b[i]) * b[i];
+  }
+  return std::sqrt(e / std::max(s, 1e-300));
 }
 
 }  // namespace akv::test

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cctype>
+#include <cstddef>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -15,6 +16,8 @@ std::string SharedDir();
 std::string ModelPath(const std::string& file_name);  // SharedDir()/models/<file_name>
 std::string ReadFileToString(const std::string& path);
 std::vector<uint8_t> ReadFileBytes(const std::string& path);
+// Relative L2 error ||a - b|| / ||b|| over n values, in double.
+double RelL2(const float* a, const float* b, size_t n);
 // One JSON value per non-empty line of a .jsonl file (the reference outputs).
 std::vector<nlohmann::json> ReadJsonl(const std::string& path);
 
