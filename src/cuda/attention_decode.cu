@@ -33,6 +33,7 @@
 #include <cstdlib>
 #include <type_traits>
 
+#include "cuda/attention_decode_mma.h"
 #include "cuda/common.cuh"
 #include "cuda/kernels.h"
 
@@ -972,6 +973,7 @@ int WarpsPerSmForR(int R) {
 
 int DecodeAttentionWarpsPerSm(int head_dim, int R, int bits) {
   if (!DecodeAttentionSupports(head_dim, R, bits)) return 8;
+  if (DecodeAttentionMmaApplies(head_dim, R, bits)) return DecodeAttentionMmaWarpsPerSm(head_dim, R, bits);
   auto by_bits = [&](auto d) -> int {
     constexpr int kD = decltype(d)::value;
     switch (bits) {
@@ -992,6 +994,9 @@ bool DecodeAttentionSupports(int head_dim, int R, int bits) {
 cudaError_t LaunchDecodeAttention(const DevTier& tier, const DecodeAttnArgs& a, cudaStream_t s) {
   if (a.n_jobs <= 0 || a.n_splits <= 0) return cudaSuccess;
   if (!DecodeAttentionSupports(tier.layout.head_dim, a.R, tier.layout.bits)) return cudaErrorInvalidValue;
+  // int4 / int2 tiers with R in {1, 2, 4, 8}: the tensor-core kernel (attention_decode_mma.cu);
+  // AKV_CUDA_DECODE_MMA=0 keeps the CUDA-core kernel below.
+  if (DecodeAttentionMmaApplies(tier.layout, a.R)) return LaunchDecodeAttentionMma(tier, a, s);
   return tier.layout.head_dim == 64 ? LaunchForBits<64>(tier, a, s) : LaunchForBits<128>(tier, a, s);
 }
 

@@ -1,0 +1,660 @@
+// Decode attention on the tensor cores for the int4 / int2 tiers (mma.sync.m16n8k16, f16 operands,
+// f32 accumulators). Same grid and outputs as DecodeAttentionKernel (attention_decode.cu): one warp
+// per (job = sequence x KV head, split), a split a contiguous range of 32-slot tiles, partial
+// (m, d, o) per split and query head, optional log2 logits for the per-token mass.
+//
+// Each warp stages its tiles through shared memory with cp.async (two stages, as the CUDA-core
+// kernel). Per tile:
+//   Keys: logits = K (32 slots x D) . Q (D x columns) as two m-tiles of 16 slots, D / 16 k-steps.
+//     The columns are (group, head) pairs, column = group * R + head, 8 per n-tile: a k-step of
+//     group g only touches the n-tile of its columns, and the query operand holds zeros in the other
+//     groups' columns, so each accumulator column is one group's partial sum for one head and the
+//     per-slot (scale, zero) of every group is applied once per tile in f32:
+//       q.k = sum_groups scale * sum(q * code) + zero * sum(q).
+//     The A operand comes straight from the channel-major codes: for int4, ldmatrix.trans over 8
+//     channel rows (16 bytes = 32 slots) gives each lane the bytes 2g, 2g+1 of two neighbouring
+//     channels, i.e. two slots per byte field; int2 rows (8 bytes) are read with two 32-bit loads
+//     and one byte permute to the same arrangement. One AND then leaves a code pair as a subnormal
+//     f16 pair c * 2^(shift - 24), exact (the query is scaled by 2^m so its f16 is precise); the
+//     tensor cores take subnormal f16 operands, and the powers of two come back out in f32.
+//     Slot of accumulator row r of m-tile mu: int4 2 (r % 8) + r / 8 + 16 mu; int2 the same with
+//     the byte pair of lane g % 4 and the field 2 mu + g / 4.
+//   Softmax: online, log2 domain, each lane owns query heads 2t, 2t+1 (t = lane % 4) of 4 slots.
+//   Values: out^T (D x heads) += V^T (D x 32 slots) . P' (32 slots x heads), P' = p * value scale
+//     per group (f16, scaled by a per-warp power of two so it stays normal); P' is the probability
+//     fragment transposed with movmatrix, and V^T comes from the token-major value units the same
+//     way as the keys (ldmatrix.trans over slot rows for int4, permutes for int2). The zero term
+//     sum p * zero is accumulated in f32 beside.
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+
+#include "cuda/attention_decode_mma.h"
+#include "cuda/common.cuh"
+
+namespace akv::cuda {
+
+namespace {
+
+constexpr int kMmaWarps = 4;
+
+__device__ __forceinline__ void Mma(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
+                                    uint32_t b1) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+               : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ void LdsmX4T(uint32_t (&r)[4], const void* smem) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(s)
+               : "memory");
+}
+__device__ __forceinline__ uint32_t MovT(uint32_t x) {
+  uint32_t y;
+  asm volatile("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;\n" : "=r"(y) : "r"(x));
+  return y;
+}
+__device__ __forceinline__ uint32_t Pack(float lo, float hi) {
+  const __half2 h = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&h);
+}
+__device__ __forceinline__ uint32_t Lds32(const uint8_t* p) { return *reinterpret_cast<const uint32_t*>(p); }
+
+__device__ __forceinline__ void CpAsync16(void* smem, const void* gmem) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem) : "memory");
+}
+__device__ __forceinline__ void CpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+__device__ __forceinline__ void CpAsyncWait(int n) {
+  switch (n) {
+    case 0: asm volatile("cp.async.wait_group 0;\n" ::: "memory"); break;
+    case 1: asm volatile("cp.async.wait_group 1;\n" ::: "memory"); break;
+    default: asm volatile("cp.async.wait_group 2;\n" ::: "memory"); break;
+  }
+}
+
+template <int D, int BITS, int R, int G>
+struct Mc {
+  static constexpr int NG = D / G;                 // groups per token (keys and values)
+  static constexpr int KSTEPS = D / 16;
+  static constexpr int NT = (R * NG + 7) / 8;      // key n-tiles (columns = group * R + head)
+  static constexpr int UNITS = D / 32;             // value units of 32 channels
+  static constexpr int U = 4 * BITS;               // bytes of one packed unit of 32 codes
+  static constexpr int KD = D * U;                 // bytes of a tile's key (and value) codes
+  static constexpr int KS = 64 * NG;               // bytes of a tile's key scales (zeros, value scales, zeros)
+  static constexpr int SB = 2 * KD + 4 * KS;       // one stage
+  static constexpr int NE = R == 1 ? 1 : 2;        // query heads a lane owns
+  static constexpr int OFF_KS = KD, OFF_KZ = KD + KS, OFF_VD = KD + 2 * KS, OFF_VS = 2 * KD + 2 * KS,
+                       OFF_VZ = 2 * KD + 3 * KS;
+};
+
+__host__ __device__ constexpr int MmaStageBytes(int D, int bits, int G) { return 2 * D * 4 * bits + 4 * 64 * (D / G); }
+
+// int4 value tiles: 16-byte chunk (unit u, slot s) stored at u * 32 + VSwz(s), so that the 8 rows of
+// an ldmatrix (slots 2i + c) hit distinct banks.
+__device__ __forceinline__ int VSwz(int s) { return s ^ ((s >> 3) & 1); }
+
+template <int D, int BITS, int R, int G>
+__global__ void __launch_bounds__(kMmaWarps * 32, R >= 4 ? 3 : 4)
+    DecodeAttentionMmaKernel(DevTier tier, DecodeAttnArgs a, int stages) {
+  using C = Mc<D, BITS, R, G>;
+  static_assert(BITS == 4 || BITS == 2, "int4 / int2 tiers");
+  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int w = blockIdx.x * kMmaWarps + (threadIdx.x >> 5);
+  const int job = w / a.n_splits, split = w % a.n_splits;
+  if (job >= a.n_jobs) return;
+  const DevPageLayout& L = tier.layout;
+  const int n = tier.n_slots[job];
+  const int T = (n + 31) / 32;
+  const int t_begin = static_cast<int>(static_cast<int64_t>(split) * T / a.n_splits);
+  const int t_end = static_cast<int>(static_cast<int64_t>(split + 1) * T / a.n_splits);
+  const int tiles_per_page = L.capacity / 32;
+  const int cap = tier.max_pages * L.capacity;
+
+  // ---- Queries (log2 domain). Lane l < R * NG sums group l % NG of head l / NG (the zero term);
+  // every query value is read by some lane, so the warp max gives the f16 scale 2^m.
+  const float qscale = a.scale * kLog2e;
+  const float* qj = a.q + static_cast<int64_t>(job) * R * D;
+  float qsum = 0, qmax = 0;
+  if (lane < R * C::NG) {
+    const float* qr = qj + (lane / C::NG) * D + (lane % C::NG) * G;
+#pragma unroll 4
+    for (int i = 0; i < G; ++i) {
+      const float v = qr[i] * qscale;
+      qsum += v;
+      qmax = fmaxf(qmax, fabsf(v));
+    }
+  }
+  qmax = WarpMax(qmax);
+  int qe = 0;
+  (void)frexpf(qmax, &qe);
+  const float qup = ldexpf(1.0f, 14 - qe);  // max |q| * qup in [2^13, 2^14)
+  // B operand of k-step j: column g of its n-tile, channels 16 j + 2t (+1, +8, +9); zero unless the
+  // column belongs to the k-step's group.
+  uint32_t qb[C::KSTEPS][2];
+#pragma unroll
+  for (int j = 0; j < C::KSTEPS; ++j) {
+    const int gj = 16 * j / G;
+    const int nu = gj * R / 8;
+    const int col = 8 * nu + g;
+    qb[j][0] = qb[j][1] = 0;
+    if (col / R == gj) {
+      const float* qr = qj + (col % R) * D + 16 * j + 2 * t;
+      const float s = qscale * qup;
+      qb[j][0] = Pack(qr[0] * s, qr[1] * s);
+      qb[j][1] = Pack(qr[8] * s, qr[9] * s);
+    }
+  }
+  // Zero term per accumulator column this lane holds: (n-tile nu, column 2t + e).
+  float qsz[C::NT][2];
+#pragma unroll
+  for (int nu = 0; nu < C::NT; ++nu)
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      const int col = 8 * nu + 2 * t + e, gr = col / R, h = col % R;
+      const float v = __shfl_sync(kFullMask, qsum, gr < C::NG ? h * C::NG + gr : 0);
+      qsz[nu][e] = gr < C::NG ? v : 0.0f;
+    }
+
+  // ---- Per-lane geometry.
+  // Byte field of m-tile mu (keys) / mu' (values): int4 mu; int2 2 mu + g / 4.
+  uint32_t fmask[2];
+  float kunit[2], vfield[2];
+  int sb[2], vch[2];
+#pragma unroll
+  for (int mu = 0; mu < 2; ++mu) {
+    const int f = BITS == 4 ? mu : 2 * mu + g / 4;
+    fmask[mu] = (((1u << BITS) - 1u) * 0x00010001u) << (BITS * f);
+    kunit[mu] = ldexpf(1.0f, 24 - BITS * f) / qup;
+    vfield[mu] = ldexpf(1.0f, 24 - BITS * f);
+    sb[mu] = BITS == 4 ? 2 * g + 16 * mu : 2 * (g % 4) + 8 * (g / 4) + 16 * mu;  // rows g, g + 8: sb, sb + 1
+    vch[mu] = BITS == 4 ? 2 * g + 16 * mu : 2 * (g % 4) + 8 * f;                  // value rows g, g + 8: vch, vch + 1
+  }
+  const int w2 = (g % 4) / 2;  // int2: word of the lane's byte pair in a row
+  const uint32_t sel = (g % 2) ? 0x7632u : 0x5410u;  // int2: bytes 2h, 2h+1 of both words
+  // int4 values: this lane's ldmatrix row address (matrix l / 8 = 2 mu + half, row l % 8 -> slot
+  // 2 (l % 8) + half + 16 mu).
+  const int vrow = VSwz(2 * (lane % 8) + ((lane / 8) & 1) + 16 * (lane / 16));
+
+  float m[C::NE], dl[C::NE], zacc[C::NE][C::NG], cv[C::UNITS][2][4];
+#pragma unroll
+  for (int e = 0; e < C::NE; ++e) {
+    m[e] = -INFINITY;
+    dl[e] = 0;
+#pragma unroll
+    for (int k = 0; k < C::NG; ++k) zacc[e][k] = 0;
+  }
+#pragma unroll
+  for (int u = 0; u < C::UNITS; ++u)
+#pragma unroll
+    for (int mu = 0; mu < 2; ++mu)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) cv[u][mu][i] = 0;
+  float vup = 0;  // value scales are multiplied by vup (a power of two) before f16; 0 until the first tile
+
+  // ---- Staging.
+  extern __shared__ uint4 smem_mma[];
+  uint8_t* const ring = reinterpret_cast<uint8_t*>(smem_mma) + static_cast<size_t>(threadIdx.x >> 5) * stages * C::SB;
+  int cp_page = t_begin / tiles_per_page, cp_tp = t_begin % tiles_per_page;
+  const uint8_t* cp_pg = t_begin < t_end ? PageOf(tier, job, cp_page) : nullptr;
+  auto copy_tile = [&](uint8_t* dst) {
+    const uint8_t* pg = cp_pg;
+    const int tp = cp_tp;
+    if (++cp_tp == tiles_per_page) {
+      cp_tp = 0;
+      ++cp_page;
+      if (cp_page * tiles_per_page < T) cp_pg = PageOf(tier, job, cp_page);
+    }
+    const uint8_t* gk = pg + L.key_data_offset + static_cast<size_t>(tp) * C::KD;
+    const uint8_t* gv = pg + L.value_data_offset + static_cast<size_t>(tp) * C::KD;
+#pragma unroll
+    for (int i = 0; i < C::KD / 16 / 32; ++i) {
+      const int c = lane + 32 * i;
+      CpAsync16(dst + c * 16, gk + c * 16);
+      const int vc = BITS == 4 ? (c & ~31) + VSwz(c & 31) : c;
+      CpAsync16(dst + C::OFF_VD + vc * 16, gv + c * 16);
+    }
+    constexpr int kPer = C::KS / 16;  // chunks per section
+#pragma unroll
+    for (int c = lane; c < 4 * kPer; c += 32) {
+      const int sec = c / kPer, off = c % kPer;
+      const uint32_t src = sec == 0 ? L.key_scales_offset
+                           : sec == 1 ? L.key_zeros_offset
+                           : sec == 2 ? L.value_scales_offset
+                                      : L.value_zeros_offset;
+      const int dsto = sec == 0 ? C::OFF_KS : sec == 1 ? C::OFF_KZ : sec == 2 ? C::OFF_VS : C::OFF_VZ;
+      CpAsync16(dst + dsto + off * 16, pg + src + static_cast<size_t>(tp) * C::KS + off * 16);
+    }
+  };
+  for (int k = 0; k < stages - 1; ++k) {
+    if (t_begin + k < t_end) copy_tile(ring + k * C::SB);
+    CpAsyncCommit();
+  }
+  int stage = 0;
+
+  for (int tt = t_begin; tt < t_end; ++tt) {
+    const int nvalid = min(32, n - tt * 32);
+    CpAsyncWait(stages - 2);
+    __syncwarp();
+    if (tt + stages - 1 < t_end) copy_tile(ring + (stage == 0 ? stages - 1 : stage - 1) * C::SB);
+    CpAsyncCommit();
+    const uint8_t* cur = ring + stage * C::SB;
+    stage = stage + 1 == stages ? 0 : stage + 1;
+
+    // ---- Keys: accumulators [m-tile][n-tile].
+    float kc[2][C::NT][4];
+#pragma unroll
+    for (int mu = 0; mu < 2; ++mu)
+#pragma unroll
+      for (int nu = 0; nu < C::NT; ++nu)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) kc[mu][nu][i] = 0;
+    if constexpr (BITS == 4) {
+#pragma unroll
+      for (int p = 0; p < D / 32; ++p) {
+        uint32_t X[4];
+        LdsmX4T(X, cur + (32 * p + lane) * 16);
+#pragma unroll
+        for (int hj = 0; hj < 2; ++hj) {
+          const int j = 2 * p + hj;
+          const int nu = (16 * j / G) * R / 8;
+          const uint32_t x0 = X[2 * hj], x1 = X[2 * hj + 1];
+          const uint32_t y0 = x0 >> 8, y1 = x1 >> 8;
+#pragma unroll
+          for (int mu = 0; mu < 2; ++mu)
+            Mma(kc[mu][nu], x0 & fmask[mu], y0 & fmask[mu], x1 & fmask[mu], y1 & fmask[mu], qb[j][0], qb[j][1]);
+        }
+      }
+    } else {
+#pragma unroll
+      for (int j = 0; j < C::KSTEPS; ++j) {
+        const int nu = (16 * j / G) * R / 8;
+        uint32_t x[2];
+#pragma unroll
+        for (int e2 = 0; e2 < 2; ++e2) {
+          const int c = 16 * j + 2 * t + 8 * e2;
+          x[e2] = __byte_perm(Lds32(cur + c * 8 + 4 * w2), Lds32(cur + (c + 1) * 8 + 4 * w2), sel);
+        }
+        const uint32_t y0 = x[0] >> 8, y1 = x[1] >> 8;
+#pragma unroll
+        for (int mu = 0; mu < 2; ++mu)
+          Mma(kc[mu][nu], x[0] & fmask[mu], y0 & fmask[mu], x[1] & fmask[mu], y1 & fmask[mu], qb[j][0], qb[j][1]);
+      }
+    }
+
+    // ---- Scales and zeros per (slot, group): logits lg[mu][half][e] (log2 domain) of head 2t + e
+    // (heads (2t + e) % R before the reduction below).
+    float lg[2][2][C::NE];
+#pragma unroll
+    for (int mu = 0; mu < 2; ++mu) {
+      float s1[2][2] = {{0, 0}, {0, 0}}, s2[2][2] = {{0, 0}, {0, 0}};
+      if constexpr (R == 1) {
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const int gr = min(2 * t + e, C::NG - 1);
+          const float2 ks = __half22float2(*reinterpret_cast<const __half2*>(cur + C::OFF_KS + (gr * 32 + sb[mu]) * 2));
+          const float2 kz = __half22float2(*reinterpret_cast<const __half2*>(cur + C::OFF_KZ + (gr * 32 + sb[mu]) * 2));
+          s1[0][0] = fmaf(ks.x, kc[mu][0][e], s1[0][0]);
+          s1[1][0] = fmaf(ks.y, kc[mu][0][2 + e], s1[1][0]);
+          s2[0][0] = fmaf(kz.x, qsz[0][e], s2[0][0]);
+          s2[1][0] = fmaf(kz.y, qsz[0][e], s2[1][0]);
+        }
+      } else {
+#pragma unroll
+        for (int nu = 0; nu < C::NT; ++nu) {
+          const int gr = min((8 * nu + 2 * t) / R, C::NG - 1);
+          const float2 ks = __half22float2(*reinterpret_cast<const __half2*>(cur + C::OFF_KS + (gr * 32 + sb[mu]) * 2));
+          const float2 kz = __half22float2(*reinterpret_cast<const __half2*>(cur + C::OFF_KZ + (gr * 32 + sb[mu]) * 2));
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            s1[0][e] = fmaf(ks.x, kc[mu][nu][e], s1[0][e]);
+            s1[1][e] = fmaf(ks.y, kc[mu][nu][2 + e], s1[1][e]);
+            s2[0][e] = fmaf(kz.x, qsz[nu][e], s2[0][e]);
+            s2[1][e] = fmaf(kz.y, qsz[nu][e], s2[1][e]);
+          }
+        }
+      }
+#pragma unroll
+      for (int hf = 0; hf < 2; ++hf)
+#pragma unroll
+        for (int e = 0; e < C::NE; ++e) lg[mu][hf][e] = fmaf(s1[hf][e], kunit[mu], s2[hf][e]);
+    }
+    // Lanes of a quad holding other groups of the same heads: R = 1, 2 all four, R = 4 pairs t, t ^ 2.
+#pragma unroll
+    for (int mu = 0; mu < 2; ++mu)
+#pragma unroll
+      for (int hf = 0; hf < 2; ++hf)
+#pragma unroll
+        for (int e = 0; e < C::NE; ++e) {
+          float v = lg[mu][hf][e];
+          if constexpr (R <= 2) v += __shfl_xor_sync(kFullMask, v, 1);
+          if constexpr (R <= 4) v += __shfl_xor_sync(kFullMask, v, 2);
+          lg[mu][hf][e] = v;
+        }
+
+    // ---- Online softmax. Slot validity, mass logits.
+    bool valid[2][2];
+    float lmax[C::NE];
+#pragma unroll
+    for (int e = 0; e < C::NE; ++e) lmax[e] = -INFINITY;
+#pragma unroll
+    for (int mu = 0; mu < 2; ++mu)
+#pragma unroll
+      for (int hf = 0; hf < 2; ++hf) {
+        const int slot = sb[mu] + hf;
+        valid[mu][hf] = slot < nvalid;
+#pragma unroll
+        for (int e = 0; e < C::NE; ++e) {
+          const float l = valid[mu][hf] ? lg[mu][hf][e] : -INFINITY;
+          lg[mu][hf][e] = l;
+          lmax[e] = fmaxf(lmax[e], l);
+          if (a.mass_logits && valid[mu][hf] && 2 * t + e < R)
+            a.mass_logits[(static_cast<int64_t>(job) * R + 2 * t + e) * cap + tt * 32 + slot] = l;
+        }
+      }
+    bool raise = false;
+#pragma unroll
+    for (int e = 0; e < C::NE; ++e) raise |= lmax[e] > m[e];
+    if (__any_sync(kFullMask, raise)) {  // rare once the running max settles
+#pragma unroll
+      for (int e = 0; e < C::NE; ++e) {
+        float tm = lmax[e];
+        tm = fmaxf(tm, __shfl_xor_sync(kFullMask, tm, 4));
+        tm = fmaxf(tm, __shfl_xor_sync(kFullMask, tm, 8));
+        tm = fmaxf(tm, __shfl_xor_sync(kFullMask, tm, 16));
+        const float mn = fmaxf(m[e], tm);
+        const float alpha = mn == -INFINITY ? 1.0f : exp2f(m[e] - mn);
+        m[e] = mn;
+        dl[e] *= alpha;
+#pragma unroll
+        for (int k = 0; k < C::NG; ++k) zacc[e][k] *= alpha;
+#pragma unroll
+        for (int u = 0; u < C::UNITS; ++u)
+#pragma unroll
+          for (int mu = 0; mu < 2; ++mu) {
+            cv[u][mu][e] *= alpha;
+            cv[u][mu][2 + e] *= alpha;
+          }
+      }
+    }
+    float p[2][2][C::NE];
+#pragma unroll
+    for (int mu = 0; mu < 2; ++mu)
+#pragma unroll
+      for (int hf = 0; hf < 2; ++hf)
+#pragma unroll
+        for (int e = 0; e < C::NE; ++e) {
+          p[mu][hf][e] = valid[mu][hf] ? exp2f(lg[mu][hf][e] - m[e]) : 0.0f;
+          dl[e] += p[mu][hf][e];
+        }
+
+    // ---- Value scales and zeros of this lane's slots as raw f16 words (zero for slots past the end;
+    // scales are >= 0, so the largest is the largest 16-bit pattern).
+    constexpr int VW = (C::NG + 1) / 2;
+    uint32_t vsw[2][2][VW], vzw[2][2][VW];
+    uint32_t vmaxw = 0;
+#pragma unroll
+    for (int mu = 0; mu < 2; ++mu)
+#pragma unroll
+      for (int hf = 0; hf < 2; ++hf) {
+        const int slot = sb[mu] + hf;
+        const uint8_t* sp = cur + C::OFF_VS + slot * C::NG * 2;
+        const uint8_t* zp = cur + C::OFF_VZ + slot * C::NG * 2;
+        if constexpr (C::NG == 1) {
+          vsw[mu][hf][0] = *reinterpret_cast<const uint16_t*>(sp);
+          vzw[mu][hf][0] = *reinterpret_cast<const uint16_t*>(zp);
+        } else if constexpr (C::NG == 2) {
+          vsw[mu][hf][0] = Lds32(sp);
+          vzw[mu][hf][0] = Lds32(zp);
+        } else {
+          const uint2 a2 = *reinterpret_cast<const uint2*>(sp), b2 = *reinterpret_cast<const uint2*>(zp);
+          vsw[mu][hf][0] = a2.x;
+          vsw[mu][hf][1] = a2.y;
+          vzw[mu][hf][0] = b2.x;
+          vzw[mu][hf][1] = b2.y;
+        }
+#pragma unroll
+        for (int k = 0; k < VW; ++k) {
+          if (!valid[mu][hf]) vsw[mu][hf][k] = vzw[mu][hf][k] = 0;
+          vmaxw = __vmaxu2(vmaxw, vsw[mu][hf][k]);
+        }
+      }
+    const float vmax = H2F(static_cast<uint16_t>(max(vmaxw & 0xffffu, vmaxw >> 16)));
+    auto half_at = [](const uint32_t* words, int k) { return H2F(static_cast<uint16_t>(words[k / 2] >> (16 * (k % 2)))); };
+    if (__any_sync(kFullMask, vup == 0.0f || vmax * vup > 16384.0f)) {  // first tile, or a much larger scale
+      const float wm = WarpMax(vmax);
+      if (wm > 0) {
+        int ve = 0;
+        (void)frexpf(wm, &ve);
+        const float nup = ldexpf(1.0f, 11 - ve);  // wm * nup in [2^10, 2^11)
+        if (vup > 0) {
+          const float r = nup / vup;
+#pragma unroll
+          for (int u = 0; u < C::UNITS; ++u)
+#pragma unroll
+            for (int mu = 0; mu < 2; ++mu)
+#pragma unroll
+              for (int i = 0; i < 4; ++i) cv[u][mu][i] *= r;
+        }
+        vup = nup;
+      } else if (vup == 0.0f) {
+        vup = 1.0f;
+      }
+    }
+#pragma unroll
+    for (int e = 0; e < C::NE; ++e)
+#pragma unroll
+      for (int k = 0; k < C::NG; ++k) {
+        float z = zacc[e][k];
+#pragma unroll
+        for (int mu = 0; mu < 2; ++mu)
+#pragma unroll
+          for (int hf = 0; hf < 2; ++hf) z = fmaf(p[mu][hf][e], half_at(vzw[mu][hf], k), z);
+        zacc[e][k] = z;
+      }
+
+    // ---- Values. B operands (p * scale * vup, transposed) per group; A from the codes per unit.
+    uint32_t B[2][2];
+#pragma unroll
+    for (int u = 0; u < C::UNITS; ++u) {
+      const int gv = 32 * u / G;
+      if ((32 * u) % G == 0) {
+#pragma unroll
+        for (int mu = 0; mu < 2; ++mu)
+#pragma unroll
+          for (int hf = 0; hf < 2; ++hf) {
+            const float s = half_at(vsw[mu][hf], gv) * vup;
+            const float p0 = 2 * t < R ? p[mu][hf][0] * s : 0.0f;
+            const float p1 = C::NE > 1 && 2 * t + 1 < R ? p[mu][hf][C::NE - 1] * s : 0.0f;
+            B[mu][hf] = MovT(Pack(p0, p1));
+          }
+      }
+      uint32_t X[2][2];  // [k-step mu][half]
+      if constexpr (BITS == 4) {
+        uint32_t Y[4];
+        LdsmX4T(Y, cur + C::OFF_VD + (u * 32 + vrow) * 16);
+        X[0][0] = Y[0];
+        X[0][1] = Y[1];
+        X[1][0] = Y[2];
+        X[1][1] = Y[3];
+      } else {
+#pragma unroll
+        for (int mu = 0; mu < 2; ++mu)
+#pragma unroll
+          for (int hf = 0; hf < 2; ++hf) {
+            const int s0 = 4 * t + hf + 16 * mu;
+            const uint8_t* vb = cur + C::OFF_VD + (u * 32 + s0) * 8 + 4 * w2;
+            X[mu][hf] = __byte_perm(Lds32(vb), Lds32(vb + 16), sel);
+          }
+      }
+#pragma unroll
+      for (int mu = 0; mu < 2; ++mu) {
+        const uint32_t x0 = X[mu][0], x1 = X[mu][1], y0 = x0 >> 8, y1 = x1 >> 8;
+#pragma unroll
+        for (int mv = 0; mv < 2; ++mv)
+          Mma(cv[u][mv], x0 & fmask[mv], y0 & fmask[mv], x1 & fmask[mv], y1 & fmask[mv], B[mu][0], B[mu][1]);
+      }
+    }
+  }
+
+  // ---- Reduce over the slot lanes (g), write the split's state.
+#pragma unroll
+  for (int e = 0; e < C::NE; ++e) {
+#pragma unroll
+    for (int o = 4; o < 32; o <<= 1) {
+      dl[e] += __shfl_xor_sync(kFullMask, dl[e], o);
+#pragma unroll
+      for (int k = 0; k < C::NG; ++k) zacc[e][k] += __shfl_xor_sync(kFullMask, zacc[e][k], o);
+    }
+  }
+  const float inv = vup > 0 ? 1.0f / vup : 0.0f;
+#pragma unroll
+  for (int e = 0; e < C::NE; ++e) {
+    const int h = 2 * t + e;
+    if (h >= R) continue;
+    const int64_t idx = (static_cast<int64_t>(job) * R + h) * a.S_total + a.split_base + split;
+    float* o = a.part_o + idx * D;
+#pragma unroll
+    for (int u = 0; u < C::UNITS; ++u)
+#pragma unroll
+      for (int mv = 0; mv < 2; ++mv) {
+        const int ch = 32 * u + vch[mv];
+        const float z = zacc[e][32 * u / G];
+        const float f = vfield[mv] * inv;
+        o[ch] = fmaf(cv[u][mv][e], f, z);
+        o[ch + 1] = fmaf(cv[u][mv][2 + e], f, z);
+      }
+    if (g == 0) {
+      a.part_m[idx] = m[e];
+      a.part_d[idx] = dl[e];
+    }
+  }
+}
+
+// ---- Launch.
+
+bool MmaEnabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("AKV_CUDA_DECODE_MMA");
+    return !(e && e[0] == '0');
+  }();
+  return on;
+}
+
+int MmaStages() {
+  static const int st = [] {
+    const char* e = std::getenv("AKV_CUDA_DECODE_MMA_STAGES");
+    const int v = e ? std::atoi(e) : 2;
+    return v >= 2 && v <= 3 ? v : 2;
+  }();
+  return st;
+}
+
+struct MmaPlan {
+  int stages = 0, smem = 0, blocks = 0;
+};
+
+template <int D, int BITS, int R, int G>
+MmaPlan GetMmaPlan() {
+  static std::atomic<uint64_t> cached{0};
+  uint64_t v = cached.load(std::memory_order_relaxed);
+  if (v == 0) {
+    MmaPlan p;
+    auto* k = DecodeAttentionMmaKernel<D, BITS, R, G>;
+    int dev = 0, optin = 0;
+    if (cudaGetDevice(&dev) == cudaSuccess &&
+        cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) == cudaSuccess &&
+        cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, optin) == cudaSuccess &&
+        cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout, 100) == cudaSuccess) {
+      for (int st = MmaStages(); st >= 2 && p.blocks == 0; --st) {
+        const int smem = kMmaWarps * st * MmaStageBytes(D, BITS, G);
+        int b = 0;
+        if (smem <= optin && cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, k, kMmaWarps * 32, smem) == cudaSuccess &&
+            b > 0)
+          p = {st, smem, b};
+      }
+    }
+    (void)cudaGetLastError();
+    v = (uint64_t{1} << 63) | (static_cast<uint64_t>(p.stages) << 48) | (static_cast<uint64_t>(p.blocks) << 32) |
+        static_cast<uint32_t>(p.smem);
+    cached.store(v, std::memory_order_relaxed);
+  }
+  return {static_cast<int>((v >> 48) & 0x7fff), static_cast<int>(v & 0xffffffffu), static_cast<int>((v >> 32) & 0xffff)};
+}
+
+template <int D, int BITS, int R, int G>
+cudaError_t LaunchMma(const DevTier& tier, const DecodeAttnArgs& a, cudaStream_t s) {
+  const MmaPlan p = GetMmaPlan<D, BITS, R, G>();
+  if (p.stages == 0) return cudaErrorInvalidConfiguration;
+  const int warps = a.n_jobs * a.n_splits;
+  const int blocks = (warps + kMmaWarps - 1) / kMmaWarps;
+  DecodeAttentionMmaKernel<D, BITS, R, G><<<blocks, kMmaWarps * 32, p.smem, s>>>(tier, a, p.stages);
+  return cudaGetLastError();
+}
+
+template <int D, int BITS, int R>
+cudaError_t LaunchForGroup(const DevTier& tier, const DecodeAttnArgs& a, cudaStream_t s) {
+  switch (tier.layout.key_group) {
+    case 32: return LaunchMma<D, BITS, R, 32>(tier, a, s);
+    case 64: return LaunchMma<D, BITS, R, 64>(tier, a, s);
+    default:
+      if constexpr (D == 128) return LaunchMma<D, BITS, R, 128>(tier, a, s);
+      return cudaErrorInvalidValue;
+  }
+}
+
+template <int D, int BITS>
+cudaError_t LaunchForR(const DevTier& tier, const DecodeAttnArgs& a, cudaStream_t s) {
+  switch (a.R) {
+    case 1: return LaunchForGroup<D, BITS, 1>(tier, a, s);
+    case 2: return LaunchForGroup<D, BITS, 2>(tier, a, s);
+    case 4: return LaunchForGroup<D, BITS, 4>(tier, a, s);
+    default: return LaunchForGroup<D, BITS, 8>(tier, a, s);
+  }
+}
+
+template <int D>
+cudaError_t LaunchForBits(const DevTier& tier, const DecodeAttnArgs& a, cudaStream_t s) {
+  return tier.layout.bits == 4 ? LaunchForR<D, 4>(tier, a, s) : LaunchForR<D, 2>(tier, a, s);
+}
+
+template <int D, int BITS>
+int WarpsForR(int R) {
+  MmaPlan p;
+  switch (R) {
+    case 1: p = GetMmaPlan<D, BITS, 1, 32>(); break;
+    case 2: p = GetMmaPlan<D, BITS, 2, 32>(); break;
+    case 4: p = GetMmaPlan<D, BITS, 4, 32>(); break;
+    default: p = GetMmaPlan<D, BITS, 8, 32>(); break;
+  }
+  return p.blocks > 0 ? p.blocks * kMmaWarps : 8;
+}
+
+}  // namespace
+
+bool DecodeAttentionMmaApplies(int head_dim, int R, int bits) {
+  return MmaEnabled() && (head_dim == 64 || head_dim == 128) && (R == 1 || R == 2 || R == 4 || R == 8) &&
+         (bits == 4 || bits == 2);
+}
+
+bool DecodeAttentionMmaApplies(const DevPageLayout& l, int R) {
+  return DecodeAttentionMmaApplies(l.head_dim, R, l.bits) && l.key_group == l.value_group &&
+         (l.key_group == 32 || l.key_group == 64 || l.key_group == 128) && l.key_group <= l.head_dim &&
+         l.capacity % 32 == 0;
+}
+
+cudaError_t LaunchDecodeAttentionMma(const DevTier& tier, const DecodeAttnArgs& a, cudaStream_t s) {
+  if (a.n_jobs <= 0 || a.n_splits <= 0) return cudaSuccess;
+  if (!DecodeAttentionMmaApplies(tier.layout, a.R)) return cudaErrorInvalidValue;
+  return tier.layout.head_dim == 64 ? LaunchForBits<64>(tier, a, s) : LaunchForBits<128>(tier, a, s);
+}
+
+int DecodeAttentionMmaWarpsPerSm(int head_dim, int R, int bits) {
+  if (!DecodeAttentionMmaApplies(head_dim, R, bits)) return 8;
+  if (head_dim == 64) return bits == 4 ? WarpsForR<64, 4>(R) : WarpsForR<64, 2>(R);
+  return bits == 4 ? WarpsForR<128, 4>(R) : WarpsForR<128, 2>(R);
+}
+
+}  // namespace akv::cuda
