@@ -190,8 +190,9 @@ class RatioJsonReporter : public benchmark::JSONReporter {
 void Register() {
   for (int threads : {2, 1})
     for (int dim : {128, 64})
-      for (int tokens : {4096, 16384, 65536}) {
-        if (threads == 1 && dim != 128) continue;  // one single-thread shape
+      for (int tokens : {512, 4096, 16384, 65536}) {
+        if (threads == 1 && dim != 128 && tokens != 512) continue;  // one single-thread shape
+        if (tokens == 512 && threads != 1) continue;  // in cache: the kernel's compute bound
         for (Codec c : {kF16, kF16Whole, kInt8, kInt4, kInt2, kKivi4, kMixed})
           benchmark::RegisterBenchmark("BM_DecodeAttention", BM_DecodeAttention)
               ->Args({dim, tokens, int(c), threads})

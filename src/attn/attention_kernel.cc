@@ -27,6 +27,7 @@
 #include <array>
 #include <climits>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <utility>
@@ -123,6 +124,65 @@ HWY_INLINE void DotChannels(const float* const* q, int c_begin, int c_end, const
   }
 }
 
+#if HWY_TARGET <= HWY_AVX3
+// 2-bit keys on AVX-512, two channels per vector: a channel's unit is 8 bytes (slot 8f + i in
+// byte i, field f), so one 16-lane vector of two interleaved units serves four fields, and one
+// 64-bit broadcast (q[c], q[c+1]) multiplies both channels. Per two channels: 4 table look-ups
+// and 3 shifts for 16 FMAs, against 4 look-ups and 6 shifts/expands of one channel at a time.
+// acc[r][v] += sum_{c in [c_begin, c_end)} q_r[c] * code(c, slot 16v + lane); c_begin is even.
+template <int kRows>
+HWY_INLINE void DotChannelPairsInt2(const float* const* q, int c_begin, int c_end, const uint8_t* HWY_RESTRICT tile,
+                                    VF (&acc)[kRows][kVecs]) {
+  static_assert(kRows <= 4 && kLanes == 16, "registers: 4 fields x rows accumulators");
+  const __m512 table = CodeValueTable<2>().raw;
+  __m512 a[kRows][4];
+  for (int r = 0; r < kRows; ++r)
+    for (int f = 0; f < 4; ++f) a[r][f] = _mm512_setzero_ps();
+  for (int c = c_begin; c < c_end; c += 2) {
+    const __m128i lo = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(tile + c * 8));
+    const __m128i hi = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(tile + c * 8 + 8));
+    // Lane 2i: byte i of channel c; lane 2i + 1: byte i of channel c + 1.
+    const __m512i bytes = _mm512_cvtepu8_epi32(_mm_unpacklo_epi8(lo, hi));
+    __m512 k[4];
+    k[0] = _mm512_permutexvar_ps(bytes, table);  // vpermps reads the low 4 bits; the table maps i -> i & 3
+    k[1] = _mm512_permutexvar_ps(_mm512_srli_epi32(bytes, 2), table);
+    k[2] = _mm512_permutexvar_ps(_mm512_srli_epi32(bytes, 4), table);
+    k[3] = _mm512_permutexvar_ps(_mm512_srli_epi32(bytes, 6), table);
+    for (int r = 0; r < kRows; ++r) {
+      double pair;
+      std::memcpy(&pair, q[r] + c, sizeof(pair));
+      const __m512 qv = _mm512_castpd_ps(_mm512_set1_pd(pair));
+      for (int f = 0; f < 4; ++f) a[r][f] = _mm512_fmadd_ps(qv, k[f], a[r][f]);
+    }
+  }
+  // Lanes 2i and 2i + 1 of a[r][f] are slot 8f + i (even and odd channels): add the pairs and put
+  // fields 2v, 2v + 1 in slot order.
+  const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+  for (int r = 0; r < kRows; ++r)
+    for (int v = 0; v < kVecs; ++v) {
+      const __m512 e = _mm512_permutex2var_ps(a[r][2 * v], even, a[r][2 * v + 1]);
+      const __m512 o = _mm512_permutex2var_ps(a[r][2 * v], odd, a[r][2 * v + 1]);
+      acc[r][v] = VF{_mm512_add_ps(acc[r][v].raw, _mm512_add_ps(e, o))};
+    }
+}
+#endif
+
+// acc[r][v] += q_r . codes over channels [c_begin, c_end) of a packed-code key tile.
+template <int kRows, int kBits>
+HWY_INLINE void DotCodeChannels(const float* const* q, int c_begin, int c_end, const uint8_t* HWY_RESTRICT tile,
+                                VF (&acc)[kRows][kVecs]) {
+#if HWY_TARGET <= HWY_AVX3
+  if constexpr (kBits == 2 && kRows <= 4) {
+    DotChannelPairsInt2<kRows>(q, c_begin, c_end, tile, acc);
+    return;
+  }
+#endif
+  constexpr int kUnitBytes = kUnitValues * kBits / 8;
+  auto load = [tile](int c, int v) { return LoadUnitCodesF32<kBits>(tile + c * kUnitBytes, v * kLanes); };
+  DotChannels<kRows>(q, c_begin, c_end, load, acc);
+}
+
 template <int kRows, bool kBF16>
 void ScoreHalfTile(const TileView& t, const RowBlock& rb, float* HWY_RESTRICT scores) {
   const DF df;
@@ -144,18 +204,16 @@ template <int kRows, int kBits>
 HWY_INLINE void ScoreTokenGroupRows(const TileView& t, const RowBlock& rb, float* HWY_RESTRICT scores) {
   static_assert(kRows <= 4, "registers: 2 x rows x vectors accumulators");
   const DF df;
-  constexpr int kUnitBytes = kUnitValues * kBits / 8;
   const uint8_t* tile = t.key_tile;
   VF s[kRows][kVecs];
   for (int r = 0; r < kRows; ++r)
     for (int v = 0; v < kVecs; ++v) s[r][v] = hn::Zero(df);
-  auto load = [tile](int c, int v) { return LoadUnitCodesF32<kBits>(tile + c * kUnitBytes, v * kLanes); };
   const int group = t.key_group;
   for (int g0 = 0, gi = 0; g0 < t.head_dim; g0 += group, ++gi) {
     VF acc[kRows][kVecs];
     for (int r = 0; r < kRows; ++r)
       for (int v = 0; v < kVecs; ++v) acc[r][v] = hn::Zero(df);
-    DotChannels<kRows>(rb.q, g0, g0 + group, load, acc);
+    DotCodeChannels<kRows, kBits>(rb.q, g0, g0 + group, tile, acc);
     float qs[kRows];
     for (int r = 0; r < kRows; ++r) {
       qs[r] = 0;
@@ -190,7 +248,6 @@ void ScoreTokenGroupTile(const TileView& t, const RowBlock& rb, float* HWY_RESTR
 template <int kRows, int kBits>
 void ScoreChannelGroupTile(const TileView& t, const RowBlock& rb, float* HWY_RESTRICT scores) {
   const DF df;
-  constexpr int kUnitBytes = kUnitValues * kBits / 8;
   const int dim = t.head_dim;
   // q.(code * scale + zero) = (q * scale).code + q.zero: fold the block's per-channel scale into
   // q and its zero into one bias per row.
@@ -212,9 +269,7 @@ void ScoreChannelGroupTile(const TileView& t, const RowBlock& rb, float* HWY_RES
     const VF b = hn::Set(df, hn::GetLane(hn::SumOfLanes(df, bias[r])));
     for (int v = 0; v < kVecs; ++v) s[r][v] = b;
   }
-  const uint8_t* tile = t.key_tile;
-  auto load = [tile](int c, int v) { return LoadUnitCodesF32<kBits>(tile + c * kUnitBytes, v * kLanes); };
-  DotChannels<kRows>(qf, 0, dim, load, s);
+  DotCodeChannels<kRows, kBits>(qf, 0, dim, t.key_tile, s);
   StoreScores<kRows>(s, scores);
 }
 
@@ -336,11 +391,35 @@ HWY_INLINE hn::Mask<DF> VisibleLanes(int v, int n_valid, const int32_t* HWY_REST
   return valid;
 }
 
-// Online softmax update of rows [0, kRows) with one tile of scores; writes p and alpha.
+// exp(x) for x <= 0 (-inf allowed: the caller zeroes hidden lanes): 2^n * 2^f with n = round(x
+// log2 e), |f| <= 1/2, 2^f by its degree-6 Taylor polynomial (relative error < 2e-7). Cheaper than
+// hn::Exp, which also handles overflow and a wider range.
+HWY_INLINE VF ExpNonPositive(VF x) {
+  const DF df;
+  const DI32 di32;
+  const VF t = hn::Max(hn::Mul(x, hn::Set(df, 1.44269504088896341f)), hn::Set(df, -126.0f));
+  const VF n = hn::Round(t);
+  const VF f = hn::Sub(t, n);
+  // ln2^k / k!, k = 6 .. 0
+  VF poly = hn::Set(df, 1.5403530393381606e-4f);
+  poly = hn::MulAdd(poly, f, hn::Set(df, 1.3333558146428443e-3f));
+  poly = hn::MulAdd(poly, f, hn::Set(df, 9.6181291076284772e-3f));
+  poly = hn::MulAdd(poly, f, hn::Set(df, 5.5504108664821580e-2f));
+  poly = hn::MulAdd(poly, f, hn::Set(df, 2.4022650695910071e-1f));
+  poly = hn::MulAdd(poly, f, hn::Set(df, 6.9314718055994531e-1f));
+  poly = hn::MulAdd(poly, f, hn::Set(df, 1.0f));
+  const auto bits = hn::ShiftLeft<23>(hn::Add(hn::ConvertTo(di32, n), hn::Set(di32, 127)));
+  return hn::Mul(poly, hn::BitCast(df, bits));
+}
+
+// Online softmax update of rows [0, kRows) with one tile of scores; writes p and alpha and adds
+// to the rows' running sums, kept as vectors d_vec[r][kLanes] (summed across lanes once, at the
+// end). The tile's maximum is reduced across lanes only when some logit exceeds the running max m
+// (after the first tiles, rarely), so m stays the exact maximum.
 // Returns false when no row sees any slot of the tile (nothing to accumulate).
 template <int kRows>
 HWY_INLINE bool SoftmaxUpdate(const float* HWY_RESTRICT scores, int n_valid, const int32_t* slot_pos,
-                              const int32_t* row_pos, float* HWY_RESTRICT m, float* HWY_RESTRICT d,
+                              const int32_t* row_pos, float* HWY_RESTRICT m, float* HWY_RESTRICT d_vec,
                               float* HWY_RESTRICT alpha, float* HWY_RESTRICT p) {
   const DF df;
   const VF neg_inf = hn::Set(df, -std::numeric_limits<float>::infinity());
@@ -348,14 +427,19 @@ HWY_INLINE bool SoftmaxUpdate(const float* HWY_RESTRICT scores, int n_valid, con
   const bool masked = slot_pos != nullptr || n_valid < kTileSlots;
   for (int r = 0; r < kRows; ++r) {
     VF s[kVecs];
-    VF mx = neg_inf;
+    hn::Mask<DF> visible[kVecs];
     for (int v = 0; v < kVecs; ++v) {
       s[v] = hn::Load(df, scores + r * kTileSlots + v * kLanes);
-      if (masked) s[v] = hn::IfThenElse(VisibleLanes(v, n_valid, slot_pos, slot_pos ? row_pos[r] : 0), s[v], neg_inf);
-      mx = hn::Max(mx, s[v]);
+      if (masked) {
+        visible[v] = VisibleLanes(v, n_valid, slot_pos, slot_pos ? row_pos[r] : 0);
+        s[v] = hn::IfThenElse(visible[v], s[v], neg_inf);
+      }
     }
-    const float m_new = std::max(m[r], hn::GetLane(hn::MaxOfLanes(df, mx)));
-    if (m_new == -std::numeric_limits<float>::infinity()) {
+    VF mx = s[0];
+    for (int v = 1; v < kVecs; ++v) mx = hn::Max(mx, s[v]);
+    float m_new = m[r];
+    if (!hn::AllFalse(df, hn::Lt(hn::Set(df, m_new), mx))) m_new = hn::GetLane(hn::MaxOfLanes(df, mx));
+    if (m_new == -std::numeric_limits<float>::infinity()) {  // nothing visible so far
       alpha[r] = 1.0f;
       for (int v = 0; v < kVecs; ++v) hn::Store(hn::Zero(df), df, p + r * kTileSlots + v * kLanes);
       continue;
@@ -364,13 +448,15 @@ HWY_INLINE bool SoftmaxUpdate(const float* HWY_RESTRICT scores, int n_valid, con
     // 0 for the first visible tile (m = -inf); 1 without a call once the maximum has settled.
     alpha[r] = m_new == m[r] ? 1.0f : std::exp(m[r] - m_new);
     const VF mv = hn::Set(df, m_new);
-    VF sum = hn::Zero(df);
+    VF sum = hn::LoadU(df, d_vec + r * kLanes);
+    if (alpha[r] != 1.0f) sum = hn::Mul(sum, hn::Set(df, alpha[r]));
     for (int v = 0; v < kVecs; ++v) {
-      const VF e = hn::Exp(df, hn::Sub(s[v], mv));  // exp(-inf) = 0 for hidden lanes
+      VF e = ExpNonPositive(hn::Sub(s[v], mv));
+      if (masked) e = hn::IfThenElseZero(visible[v], e);
       hn::Store(e, df, p + r * kTileSlots + v * kLanes);
       sum = hn::Add(sum, e);
     }
-    d[r] = d[r] * alpha[r] + hn::GetLane(hn::SumOfLanes(df, sum));
+    hn::StoreU(sum, df, d_vec + r * kLanes);
     m[r] = m_new;
   }
   return any;
@@ -471,6 +557,36 @@ TileView MakeTileView(const KvSegment& seg, int head_dim, int tile, TilePosition
   return t;
 }
 
+// Software prefetch of one tile's sections (codes, scales, zeros of K and V). The hardware
+// prefetchers lose the short per-tile runs of the scale and zero sections and restart at every
+// page, so the quantized tiers streamed from DRAM at a third of their in-cache speed.
+HWY_INLINE void PrefetchBytes(const void* p, size_t bytes) {
+  const char* c = static_cast<const char*>(p);
+  for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 0, 3);
+}
+
+void PrefetchTile(const KvSegment& seg, int head_dim, int tile) {
+  const TileView t = MakeTileView(seg, head_dim, tile, nullptr);
+  PrefetchBytes(t.key_tile, KeyTileBytes(seg.key_codec, head_dim));
+  PrefetchBytes(t.value_tile, ValueTileBytes(seg.value_codec, head_dim));
+  if (t.key_scales) {
+    const size_t n = seg.key_codec.grouping == KeyGrouping::kPerChannel
+                         ? size_t(head_dim) : size_t(head_dim / t.key_group) * kTileSlots;
+    PrefetchBytes(t.key_scales, n * sizeof(f16_t));
+    PrefetchBytes(t.key_zeros, n * sizeof(f16_t));
+  }
+  if (t.value_scales) {
+    const size_t n = size_t(t.n_valid) * (head_dim / t.value_group);
+    PrefetchBytes(t.value_scales, n * sizeof(f16_t));
+    PrefetchBytes(t.value_zeros, n * sizeof(f16_t));
+  }
+}
+
+inline int PrefetchDistance() {
+  static const int d = [] { const char* e = std::getenv("AKV_ATTN_PREFETCH"); return e ? std::atoi(e) : 1; }();
+  return d;
+}
+
 RowBlock MakeRowBlock(const KernelRows& rows, bool rotated, int row0, int n) {
   RowBlock rb;
   const int chunks = rows.head_dim / kUnitValues;
@@ -521,11 +637,27 @@ void RunAttentionTaskSimd(const AttentionTask& task) {
   HWY_ALIGN float p[kBlockRows * kTileSlots];
   float alpha[kBlockRows];
   float* logits = task.logits;
-  for (const TileSpan& span : task.spans) {
+  // Running sums of the rows as vectors: [n_rows][kLanes].
+  thread_local std::vector<float> d_vec_buffer;
+  d_vec_buffer.assign(size_t(rows.n_rows) * kLanes, 0.0f);
+  float* d_vec = d_vec_buffer.data();
+  const int ahead = PrefetchDistance();
+  for (size_t si = 0; si < task.spans.size(); ++si) {
+    const TileSpan& span = task.spans[si];
     const KvSegment& seg = *span.segment;
     const SegmentFns fns = FnsFor(seg);
     const bool rotated = seg.key_codec.hadamard;
     for (int tile = span.tile_begin; tile < span.tile_end; ++tile) {
+      if (ahead > 0) {
+        // The tile `ahead` tiles later, in this span or the next one.
+        if (tile + ahead < span.tile_end) {
+          PrefetchTile(seg, dim, tile + ahead);
+        } else if (si + 1 < task.spans.size()) {
+          const TileSpan& next = task.spans[si + 1];
+          const int at = next.tile_begin + (tile + ahead - span.tile_end);
+          if (at < next.tile_end) PrefetchTile(*next.segment, dim, at);
+        }
+      }
       TilePositions tp;
       // Positions are read only under a causal mask.
       const TileView t = MakeTileView(seg, dim, tile, rows.positions ? &tp : nullptr);
@@ -543,7 +675,8 @@ void RunAttentionTaskSimd(const AttentionTask& task) {
         const int32_t* slot_pos = visibility == 1 ? tp.pos : nullptr;
         const int32_t* row_pos = rows.positions ? rows.positions + row0 : nullptr;
         if (logits) StoreMaskedLogits(scores, n, t.n_valid, slot_pos, row_pos, logits + row0 * kTileSlots);
-        if (!kSoftmaxFns[n - 1](scores, t.n_valid, slot_pos, row_pos, task.m + row0, task.d + row0, alpha, p))
+        if (!kSoftmaxFns[n - 1](scores, t.n_valid, slot_pos, row_pos, task.m + row0, d_vec + size_t(row0) * kLanes,
+                                alpha, p))
           continue;
         float* o_rows[kBlockRows];
         for (int r = 0; r < kBlockRows; ++r) o_rows[r] = task.o + size_t(row0 + std::min(r, n - 1)) * dim;
@@ -552,6 +685,8 @@ void RunAttentionTaskSimd(const AttentionTask& task) {
       if (logits) logits += size_t(rows.n_rows) * kTileSlots;
     }
   }
+  const DF df;
+  for (int r = 0; r < rows.n_rows; ++r) task.d[r] = hn::GetLane(hn::SumOfLanes(df, hn::LoadU(df, d_vec + size_t(r) * kLanes)));
 }
 
 void RunMassFromLogitsSimd(const MassFromLogitsTask& task) {
