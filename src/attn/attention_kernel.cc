@@ -412,6 +412,13 @@ HWY_INLINE VF ExpNonPositive(VF x) {
   return hn::Mul(poly, hn::BitCast(df, bits));
 }
 
+// exp(logit - m) for logits <= m (the row's final max), exactly 0 for hidden slots (-inf).
+HWY_INLINE VF ExpOfLogit(VF logit, VF m) {
+  const DF df;
+  const auto visible = hn::Gt(logit, hn::Set(df, -std::numeric_limits<float>::infinity()));
+  return hn::IfThenElseZero(visible, ExpNonPositive(hn::Sub(logit, m)));
+}
+
 // Online softmax update of rows [0, kRows) with one tile of scores; writes p and alpha and adds
 // to the rows' running sums, kept as vectors d_vec[r][kLanes] (summed across lanes once, at the
 // end). The tile's maximum is reduced across lanes only when some logit exceeds the running max m
@@ -701,7 +708,7 @@ void RunMassFromLogitsSimd(const MassFromLogitsTask& task) {
         if (task.m[r] == -std::numeric_limits<float>::infinity()) continue;
         const VF m = hn::Set(df, task.m[r]), inv_d = hn::Set(df, task.inv_d[r]);
         for (int v = 0; v < kVecs; ++v)
-          mass[v] = hn::MulAdd(hn::Exp(df, hn::Sub(hn::LoadU(df, logits + r * kTileSlots + v * kLanes), m)), inv_d, mass[v]);
+          mass[v] = hn::MulAdd(ExpOfLogit(hn::LoadU(df, logits + r * kTileSlots + v * kLanes), m), inv_d, mass[v]);
       }
       HWY_ALIGN float out[kTileSlots];
       for (int v = 0; v < kVecs; ++v) hn::Store(mass[v], df, out + v * kLanes);
@@ -740,7 +747,7 @@ void RunMassTaskSimd(const MassTask& task) {
             const auto visible = VisibleLanes(v, t.n_valid, visibility == 1 ? tp.pos : nullptr,
                                               rows.positions ? rows.positions[row] : 0);
             const VF s = hn::IfThenElse(visible, hn::Load(df, scores + r * kTileSlots + v * kLanes), neg_inf);
-            mass[v] = hn::MulAdd(hn::Exp(df, hn::Sub(s, m)), inv_d, mass[v]);
+            mass[v] = hn::MulAdd(ExpOfLogit(s, m), inv_d, mass[v]);
           }
         }
       }
