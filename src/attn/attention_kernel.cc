@@ -323,27 +323,41 @@ void AccumulateHalfValues(const TileView& t, const float* HWY_RESTRICT p, const 
   AccumulateRow<kRows>(t, p, alpha, o, load);
 }
 
-// o_r[c0, c0 + 32) for one packed unit u = c0 / 32 of every slot: the slot's (scale, zero)
-// is shared by the unit's 32 channels (G >= 32), so it is applied once per slot and unit.
-template <int kRows, int kBits>
-HWY_INLINE void AccumulateQuantUnit(const TileView& t, int c0, const float* HWY_RESTRICT scales,
-                                    const float* HWY_RESTRICT zeros, int groups, const float* HWY_RESTRICT p,
-                                    const float* HWY_RESTRICT alpha, float* const* o) {
+// o_r[c0, c0 + 32 kUnits) for kUnits packed units (32 channels each) from c0 of every slot: a
+// slot's (scale, zero) is shared by a unit's 32 channels (G >= 32), so each unit's de-quantization
+// table is built once per slot; with two units per pass (head_dim 64, at most 4 rows) the rows'
+// weights are broadcast once per slot for both.
+template <int kRows, int kBits, int kUnits>
+HWY_INLINE void AccumulateQuantUnits(const TileView& t, int c0, const float* HWY_RESTRICT scales,
+                                     const float* HWY_RESTRICT zeros, int groups, const float* HWY_RESTRICT p,
+                                     const float* HWY_RESTRICT alpha, float* const* o) {
   const DF df;
   constexpr int kUnitBytes = kUnitValues * kBits / 8;
-  constexpr int kChunks = kUnitValues / kLanes;
+  constexpr int kChunks = kUnits * kUnitValues / kLanes;
+  constexpr int kUnitChunks = kUnitValues / kLanes;
   VF acc[kRows][kChunks];
+  bool rescale = false;
+  for (int r = 0; r < kRows; ++r) rescale |= alpha[r] != 1.0f;
   for (int r = 0; r < kRows; ++r) {
     const VF a = hn::Set(df, alpha[r]);
-    for (int k = 0; k < kChunks; ++k) acc[r][k] = hn::Mul(hn::LoadU(df, o[r] + c0 + k * kLanes), a);
+    for (int k = 0; k < kChunks; ++k) {
+      acc[r][k] = hn::LoadU(df, o[r] + c0 + k * kLanes);
+      if (rescale) acc[r][k] = hn::Mul(acc[r][k], a);
+    }
   }
-  const uint8_t* units = t.value_tile + size_t(c0 / kUnitValues) * kTileSlots * kUnitBytes;
-  const int g = c0 / t.value_group;
+  const uint8_t* units[kUnits];
+  int g[kUnits];
+  for (int u = 0; u < kUnits; ++u) {
+    units[u] = t.value_tile + size_t(c0 / kUnitValues + u) * kTileSlots * kUnitBytes;
+    g[u] = (c0 + u * kUnitValues) / t.value_group;
+  }
   for (int slot = 0; slot < t.n_valid; ++slot) {
-    const VF scale = hn::Set(df, scales[slot * groups + g]), zero = hn::Set(df, zeros[slot * groups + g]);
     VF v[kChunks];
-    for (int k = 0; k < kChunks; ++k)
-      v[k] = LoadUnitDequantized<kBits>(units + slot * kUnitBytes, k * kLanes, scale, zero);
+    for (int u = 0; u < kUnits; ++u) {
+      const VF scale = hn::Set(df, scales[slot * groups + g[u]]), zero = hn::Set(df, zeros[slot * groups + g[u]]);
+      for (int k = 0; k < kUnitChunks; ++k)
+        v[u * kUnitChunks + k] = LoadUnitDequantized<kBits>(units[u] + slot * kUnitBytes, k * kLanes, scale, zero);
+    }
     for (int r = 0; r < kRows; ++r) {
       const VF w = hn::Set(df, p[r * kTileSlots + slot]);
       for (int k = 0; k < kChunks; ++k) acc[r][k] = hn::MulAdd(w, v[k], acc[r][k]);
@@ -372,8 +386,12 @@ void AccumulateQuantValues(const TileView& t, const float* HWY_RESTRICT p, const
     scales[i] = F16ToF32(t.value_scales[i]);
     zeros[i] = F16ToF32(t.value_zeros[i]);
   }
-  for (int c0 = 0; c0 < dim; c0 += kUnitValues)
-    AccumulateQuantUnit<kRows, kBits>(t, c0, scales, zeros, groups, p, alpha, o);
+  int c0 = 0;
+  if constexpr (kRows <= 4 && kUnitValues / kLanes <= 2) {
+    for (; c0 + 2 * kUnitValues <= dim; c0 += 2 * kUnitValues)
+      AccumulateQuantUnits<kRows, kBits, 2>(t, c0, scales, zeros, groups, p, alpha, o);
+  }
+  for (; c0 < dim; c0 += kUnitValues) AccumulateQuantUnits<kRows, kBits, 1>(t, c0, scales, zeros, groups, p, alpha, o);
 }
 
 // ---------------------------------------------------------------------------------- softmax
