@@ -54,7 +54,7 @@ if has ab; then  # decode attention variants: AB_VARIANTS="default STAGES=0 HALF
     envs=()
     [ "$v" != default ] && for kv in ${v//,/ }; do envs+=("AKV_CUDA_DECODE_$kv"); done
     section "decode attention tests, variant $v"
-    env "${envs[@]}" timeout 120 $B/cuda_kernels_test --gtest_filter='CudaDecodeAttention.*' 2>&1 | grep -E "PASSED|FAILED|Failure|error" | head -20
+    env "${envs[@]}" timeout 180 $B/cuda_kernels_test --gtest_filter="${AB_TESTS:-CudaDecodeAttention.*}" 2>&1 | grep -vE "^\[ +(RUN|OK) " | head -${AB_TEST_LINES:-60}
     section "cuda_attention, variant $v"
     env "${envs[@]}" timeout 120 $B/cuda_attention --no-gemv --contexts ${AB_CONTEXTS:-16384,32768} \
       --json "$OUT/ab_${v//[=,]/_}.json" 2>&1

@@ -27,7 +27,9 @@
 //     sum p * zero is accumulated in f32 beside.
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
+#include <type_traits>
 
 #include "cuda/attention_decode_mma.h"
 #include "cuda/common.cuh"
@@ -71,7 +73,8 @@ __device__ __forceinline__ void CpAsyncWait(int n) {
   switch (n) {
     case 0: asm volatile("cp.async.wait_group 0;\n" ::: "memory"); break;
     case 1: asm volatile("cp.async.wait_group 1;\n" ::: "memory"); break;
-    default: asm volatile("cp.async.wait_group 2;\n" ::: "memory"); break;
+    case 2: asm volatile("cp.async.wait_group 2;\n" ::: "memory"); break;
+    default: asm volatile("cp.async.wait_group 3;\n" ::: "memory"); break;
   }
 }
 
@@ -97,7 +100,7 @@ __host__ __device__ constexpr int MmaStageBytes(int D, int bits, int G) { return
 __device__ __forceinline__ int VSwz(int s) { return s ^ ((s >> 3) & 1); }
 
 template <int D, int BITS, int R, int G>
-__global__ void __launch_bounds__(kMmaWarps * 32, R >= 4 ? 3 : 4)
+__global__ void __launch_bounds__(kMmaWarps * 32, R >= 2 ? 3 : 4)
     DecodeAttentionMmaKernel(DevTier tier, DecodeAttnArgs a, int stages) {
   using C = Mc<D, BITS, R, G>;
   static_assert(BITS == 4 || BITS == 2, "int4 / int2 tiers");
@@ -112,6 +115,7 @@ __global__ void __launch_bounds__(kMmaWarps * 32, R >= 4 ? 3 : 4)
   const int t_end = static_cast<int>(static_cast<int64_t>(split + 1) * T / a.n_splits);
   const int tiles_per_page = L.capacity / 32;
   const int cap = tier.max_pages * L.capacity;
+  float* const mass_logits = a.mass_logits;
 
   // ---- Queries (log2 domain). Lane l < R * NG sums group l % NG of head l / NG (the zero term);
   // every query value is read by some lane, so the warp max gives the f16 scale 2^m.
@@ -199,6 +203,19 @@ __global__ void __launch_bounds__(kMmaWarps * 32, R >= 4 ? 3 : 4)
   uint8_t* const ring = reinterpret_cast<uint8_t*>(smem_mma) + static_cast<size_t>(threadIdx.x >> 5) * stages * C::SB;
   int cp_page = t_begin / tiles_per_page, cp_tp = t_begin % tiles_per_page;
   const uint8_t* cp_pg = t_begin < t_end ? PageOf(tier, job, cp_page) : nullptr;
+  // Scales and zeros: 4 sections of KS / 16 chunks; this lane's chunks (loop-invariant addresses).
+  constexpr int kPer = C::KS / 16, kSc = 4 * kPer, kScIters = (kSc + 31) / 32;
+  uint32_t sc_src[kScIters];
+  int sc_dst[kScIters];
+#pragma unroll
+  for (int i = 0; i < kScIters; ++i) {
+    const int c = min(lane + 32 * i, kSc - 1), sec = c / kPer, off = c % kPer;
+    sc_src[i] = (sec == 0 ? L.key_scales_offset
+                 : sec == 1 ? L.key_zeros_offset
+                 : sec == 2 ? L.value_scales_offset
+                            : L.value_zeros_offset) + off * 16;
+    sc_dst[i] = (sec == 0 ? C::OFF_KS : sec == 1 ? C::OFF_KZ : sec == 2 ? C::OFF_VS : C::OFF_VZ) + off * 16;
+  }
   auto copy_tile = [&](uint8_t* dst) {
     const uint8_t* pg = cp_pg;
     const int tp = cp_tp;
@@ -216,17 +233,9 @@ __global__ void __launch_bounds__(kMmaWarps * 32, R >= 4 ? 3 : 4)
       const int vc = BITS == 4 ? (c & ~31) + VSwz(c & 31) : c;
       CpAsync16(dst + C::OFF_VD + vc * 16, gv + c * 16);
     }
-    constexpr int kPer = C::KS / 16;  // chunks per section
 #pragma unroll
-    for (int c = lane; c < 4 * kPer; c += 32) {
-      const int sec = c / kPer, off = c % kPer;
-      const uint32_t src = sec == 0 ? L.key_scales_offset
-                           : sec == 1 ? L.key_zeros_offset
-                           : sec == 2 ? L.value_scales_offset
-                                      : L.value_zeros_offset;
-      const int dsto = sec == 0 ? C::OFF_KS : sec == 1 ? C::OFF_KZ : sec == 2 ? C::OFF_VS : C::OFF_VZ;
-      CpAsync16(dst + dsto + off * 16, pg + src + static_cast<size_t>(tp) * C::KS + off * 16);
-    }
+    for (int i = 0; i < kScIters; ++i)
+      if (lane + 32 * i < kSc) CpAsync16(dst + sc_dst[i], pg + sc_src[i] + static_cast<size_t>(tp) * C::KS);
   };
   for (int k = 0; k < stages - 1; ++k) {
     if (t_begin + k < t_end) copy_tile(ring + k * C::SB);
@@ -242,6 +251,9 @@ __global__ void __launch_bounds__(kMmaWarps * 32, R >= 4 ? 3 : 4)
     CpAsyncCommit();
     const uint8_t* cur = ring + stage * C::SB;
     stage = stage + 1 == stages ? 0 : stage + 1;
+    // The tile's work, specialised for full tiles (every slot valid: no masks) and the last one.
+    auto tile = [&](auto full_tag) {
+    constexpr bool kFull = decltype(full_tag)::value;
 
     // ---- Keys: accumulators [m-tile][n-tile].
     float kc[2][C::NT][4];
@@ -344,16 +356,24 @@ __global__ void __launch_bounds__(kMmaWarps * 32, R >= 4 ? 3 : 4)
 #pragma unroll
       for (int hf = 0; hf < 2; ++hf) {
         const int slot = sb[mu] + hf;
-        valid[mu][hf] = slot < nvalid;
+        valid[mu][hf] = kFull || slot < nvalid;
 #pragma unroll
         for (int e = 0; e < C::NE; ++e) {
           const float l = valid[mu][hf] ? lg[mu][hf][e] : -INFINITY;
           lg[mu][hf][e] = l;
           lmax[e] = fmaxf(lmax[e], l);
-          if (a.mass_logits && valid[mu][hf] && 2 * t + e < R)
-            a.mass_logits[(static_cast<int64_t>(job) * R + 2 * t + e) * cap + tt * 32 + slot] = l;
         }
       }
+    if (mass_logits) {
+#pragma unroll
+      for (int mu = 0; mu < 2; ++mu)
+#pragma unroll
+        for (int hf = 0; hf < 2; ++hf)
+#pragma unroll
+          for (int e = 0; e < C::NE; ++e)
+            if (valid[mu][hf] && 2 * t + e < R)
+              mass_logits[(static_cast<int64_t>(job) * R + 2 * t + e) * cap + tt * 32 + sb[mu] + hf] = lg[mu][hf][e];
+    }
     bool raise = false;
 #pragma unroll
     for (int e = 0; e < C::NE; ++e) raise |= lmax[e] > m[e];
@@ -417,7 +437,7 @@ __global__ void __launch_bounds__(kMmaWarps * 32, R >= 4 ? 3 : 4)
         }
 #pragma unroll
         for (int k = 0; k < VW; ++k) {
-          if (!valid[mu][hf]) vsw[mu][hf][k] = vzw[mu][hf][k] = 0;
+          if (!kFull && !valid[mu][hf]) vsw[mu][hf][k] = vzw[mu][hf][k] = 0;
           vmaxw = __vmaxu2(vmaxw, vsw[mu][hf][k]);
         }
       }
@@ -497,6 +517,9 @@ __global__ void __launch_bounds__(kMmaWarps * 32, R >= 4 ? 3 : 4)
           Mma(cv[u][mv], x0 & fmask[mv], y0 & fmask[mv], x1 & fmask[mv], y1 & fmask[mv], B[mu][0], B[mu][1]);
       }
     }
+    };
+    if (nvalid == 32) tile(std::true_type{});
+    else tile(std::false_type{});
   }
 
   // ---- Reduce over the slot lanes (g), write the split's state.
@@ -543,13 +566,25 @@ bool MmaEnabled() {
   return on;
 }
 
-int MmaStages() {
+// Stages per warp: AKV_CUDA_DECODE_MMA_STAGES=2..5 forces a count; by default the count that keeps
+// the most tiles in flight per multiprocessor ((stages - 1) x resident warps; ties: fewer stages).
+// The small int2 tiles (2.3-3 KB) need several in flight per warp to cover the memory latency.
+constexpr int kMaxMmaStages = 5;
+int MmaForcedStages() {
   static const int st = [] {
     const char* e = std::getenv("AKV_CUDA_DECODE_MMA_STAGES");
-    const int v = e ? std::atoi(e) : 2;
-    return v >= 2 && v <= 3 ? v : 2;
+    const int v = e ? std::atoi(e) : 0;
+    return v >= 2 && v <= kMaxMmaStages ? v : 0;
   }();
   return st;
+}
+
+bool MmaForR1Int2() {  // AKV_CUDA_DECODE_MMA=2: the tensor-core kernel for R = 1 int2 as well
+  static const bool on = [] {
+    const char* e = std::getenv("AKV_CUDA_DECODE_MMA");
+    return e && e[0] == '2';
+  }();
+  return on;
 }
 
 struct MmaPlan {
@@ -568,15 +603,21 @@ MmaPlan GetMmaPlan() {
         cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) == cudaSuccess &&
         cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, optin) == cudaSuccess &&
         cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout, 100) == cudaSuccess) {
-      for (int st = MmaStages(); st >= 2 && p.blocks == 0; --st) {
+      const int forced = MmaForcedStages();
+      for (int st = 2; st <= kMaxMmaStages; ++st) {
+        if (forced && st != forced) continue;
         const int smem = kMmaWarps * st * MmaStageBytes(D, BITS, G);
         int b = 0;
-        if (smem <= optin && cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, k, kMmaWarps * 32, smem) == cudaSuccess &&
-            b > 0)
-          p = {st, smem, b};
+        if (smem > optin || cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, k, kMmaWarps * 32, smem) != cudaSuccess ||
+            b == 0)
+          continue;
+        if (p.blocks == 0 || (st - 1) * b > (p.stages - 1) * p.blocks) p = {st, smem, b};
       }
     }
     (void)cudaGetLastError();
+    if (std::getenv("AKV_CUDA_DECODE_MMA_PLAN"))
+      std::fprintf(stderr, "[mma plan] D=%d bits=%d R=%d G=%d: %d stages, %d B smem, %d blocks/SM\n", D, BITS, R, G,
+                   p.stages, p.smem, p.blocks);
     v = (uint64_t{1} << 63) | (static_cast<uint64_t>(p.stages) << 48) | (static_cast<uint64_t>(p.blocks) << 32) |
         static_cast<uint32_t>(p.smem);
     cached.store(v, std::memory_order_relaxed);
@@ -634,9 +675,11 @@ int WarpsForR(int R) {
 
 }  // namespace
 
+// R = 1 int2 stays on the CUDA-core kernel: on the H200 it was faster there (int2-g32 at 16K 0.152 vs
+// 0.175 ms; both are bound by instructions, bench/results/cuda_h200.md).
 bool DecodeAttentionMmaApplies(int head_dim, int R, int bits) {
   return MmaEnabled() && (head_dim == 64 || head_dim == 128) && (R == 1 || R == 2 || R == 4 || R == 8) &&
-         (bits == 4 || bits == 2);
+         (bits == 4 || (bits == 2 && (R > 1 || MmaForR1Int2())));
 }
 
 bool DecodeAttentionMmaApplies(const DevPageLayout& l, int R) {
