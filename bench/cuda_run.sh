@@ -10,7 +10,7 @@
 set -u
 OUT=${OUT:-/tmp/akv-out}
 mkdir -p "$OUT"
-LOG="$OUT/run.log"
+LOG="$OUT/${RUN_LOG:-run.log}"
 export LD_LIBRARY_PATH=$PWD/.carry/lib:/usr/local/cuda/lib64:/usr/local/cuda/lib:${LD_LIBRARY_PATH:-}
 # Unpack .carry (bench/cuda_carry.sh): binaries and xz-compressed models.
 B=/tmp/akv-carry/bin

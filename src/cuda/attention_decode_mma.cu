@@ -84,16 +84,18 @@ struct Mc {
   static constexpr int KSTEPS = D / 16;
   static constexpr int NT = (R * NG + 7) / 8;      // key n-tiles (columns = group * R + head)
   static constexpr int UNITS = D / 32;             // value units of 32 channels
-  static constexpr int U = 4 * BITS;               // bytes of one packed unit of 32 codes
+  static constexpr int U = 4 * BITS;               // bytes of one packed unit of 32 codes (f16: a key row)
   static constexpr int KD = D * U;                 // bytes of a tile's key (and value) codes
-  static constexpr int KS = 64 * NG;               // bytes of a tile's key scales (zeros, value scales, zeros)
+  static constexpr int KS = BITS == 16 ? 0 : 64 * NG;  // bytes of a tile's key scales (zeros, value scales, zeros)
   static constexpr int SB = 2 * KD + 4 * KS;       // one stage
   static constexpr int NE = R == 1 ? 1 : 2;        // query heads a lane owns
   static constexpr int OFF_KS = KD, OFF_KZ = KD + KS, OFF_VD = KD + 2 * KS, OFF_VS = 2 * KD + 2 * KS,
                        OFF_VZ = 2 * KD + 3 * KS;
 };
 
-__host__ __device__ constexpr int MmaStageBytes(int D, int bits, int G) { return 2 * D * 4 * bits + 4 * 64 * (D / G); }
+__host__ __device__ constexpr int MmaStageBytes(int D, int bits, int G) {
+  return 2 * D * 4 * bits + (bits == 16 ? 0 : 4 * 64 * (D / G));
+}
 
 // int4 value tiles: 16-byte chunk (unit u, slot s) stored at u * 32 + VSwz(s), so that the 8 rows of
 // an ldmatrix (slots 2i + c) hit distinct banks.
@@ -103,7 +105,8 @@ template <int D, int BITS, int R, int G>
 __global__ void __launch_bounds__(kMmaWarps * 32, R >= 2 ? 3 : 4)
     DecodeAttentionMmaKernel(DevTier tier, DecodeAttnArgs a, int stages) {
   using C = Mc<D, BITS, R, G>;
-  static_assert(BITS == 4 || BITS == 2, "int4 / int2 tiers");
+  static_assert(BITS == 4 || BITS == 2 || (BITS == 16 && G == D), "int4 / int2 / f16 tiers");
+  constexpr bool kF16 = BITS == 16;
   const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int w = blockIdx.x * kMmaWarps + (threadIdx.x >> 5);
   const int job = w / a.n_splits, split = w % a.n_splits;
@@ -137,18 +140,26 @@ __global__ void __launch_bounds__(kMmaWarps * 32, R >= 2 ? 3 : 4)
   const float qup = ldexpf(1.0f, 14 - qe);  // max |q| * qup in [2^13, 2^14)
   // B operand of k-step j: column g of its n-tile, channels 16 j + 2t (+1, +8, +9); zero unless the
   // column belongs to the k-step's group.
-  uint32_t qb[C::KSTEPS][2];
+  // f16 tiers (f32 accuracy): the query as f16 high and low parts, qb and ql, two products each.
+  uint32_t qb[C::KSTEPS][2], ql[kF16 ? C::KSTEPS : 1][2];
 #pragma unroll
   for (int j = 0; j < C::KSTEPS; ++j) {
     const int gj = 16 * j / G;
     const int nu = gj * R / 8;
     const int col = 8 * nu + g;
     qb[j][0] = qb[j][1] = 0;
+    if constexpr (kF16) ql[j][0] = ql[j][1] = 0;
     if (col / R == gj) {
       const float* qr = qj + (col % R) * D + 16 * j + 2 * t;
       const float s = qscale * qup;
-      qb[j][0] = Pack(qr[0] * s, qr[1] * s);
-      qb[j][1] = Pack(qr[8] * s, qr[9] * s);
+      const float v[4] = {qr[0] * s, qr[1] * s, qr[8] * s, qr[9] * s};
+      qb[j][0] = Pack(v[0], v[1]);
+      qb[j][1] = Pack(v[2], v[3]);
+      if constexpr (kF16) {
+        const __half2 h0 = *reinterpret_cast<const __half2*>(&qb[j][0]), h1 = *reinterpret_cast<const __half2*>(&qb[j][1]);
+        ql[j][0] = Pack(v[0] - __low2float(h0), v[1] - __high2float(h0));
+        ql[j][1] = Pack(v[2] - __low2float(h1), v[3] - __high2float(h1));
+      }
     }
   }
   // Zero term per accumulator column this lane holds: (n-tile nu, column 2t + e).
@@ -173,9 +184,12 @@ __global__ void __launch_bounds__(kMmaWarps * 32, R >= 2 ? 3 : 4)
     fmask[mu] = (((1u << BITS) - 1u) * 0x00010001u) << (BITS * f);
     kunit[mu] = ldexpf(1.0f, 24 - BITS * f) / qup;
     vfield[mu] = ldexpf(1.0f, 24 - BITS * f);
-    sb[mu] = BITS == 4 ? 2 * g + 16 * mu : 2 * (g % 4) + 8 * (g / 4) + 16 * mu;  // rows g, g + 8: sb, sb + 1
-    vch[mu] = BITS == 4 ? 2 * g + 16 * mu : 2 * (g % 4) + 8 * f;                  // value rows g, g + 8: vch, vch + 1
+    // Key rows g, g + 8 of m-tile mu hold slots sb, sb + sstep; value rows g, g + 8 channels vch, vch + cstep.
+    sb[mu] = BITS == 16 ? g + 16 * mu : BITS == 4 ? 2 * g + 16 * mu : 2 * (g % 4) + 8 * (g / 4) + 16 * mu;
+    vch[mu] = BITS == 16 ? g + 16 * mu : BITS == 4 ? 2 * g + 16 * mu : 2 * (g % 4) + 8 * f;
+    if constexpr (kF16) kunit[mu] = 1.0f / qup;
   }
+  constexpr int sstep = kF16 ? 8 : 1, cstep = kF16 ? 8 : 1;
   const int w2 = (g % 4) / 2;  // int2: word of the lane's byte pair in a row
   const uint32_t sel = (g % 2) ? 0x7632u : 0x5410u;  // int2: bytes 2h, 2h+1 of both words
   // int4 values: this lane's ldmatrix row address (matrix l / 8 = 2 mu + half, row l % 8 -> slot
@@ -204,12 +218,12 @@ __global__ void __launch_bounds__(kMmaWarps * 32, R >= 2 ? 3 : 4)
   int cp_page = t_begin / tiles_per_page, cp_tp = t_begin % tiles_per_page;
   const uint8_t* cp_pg = t_begin < t_end ? PageOf(tier, job, cp_page) : nullptr;
   // Scales and zeros: 4 sections of KS / 16 chunks; this lane's chunks (loop-invariant addresses).
-  constexpr int kPer = C::KS / 16, kSc = 4 * kPer, kScIters = (kSc + 31) / 32;
+  constexpr int kPer = kF16 ? 1 : C::KS / 16, kSc = kF16 ? 0 : 4 * kPer, kScIters = kF16 ? 1 : (kSc + 31) / 32;
   uint32_t sc_src[kScIters];
   int sc_dst[kScIters];
 #pragma unroll
   for (int i = 0; i < kScIters; ++i) {
-    const int c = min(lane + 32 * i, kSc - 1), sec = c / kPer, off = c % kPer;
+    const int c = max(0, min(lane + 32 * i, kSc - 1)), sec = c / kPer, off = c % kPer;
     sc_src[i] = (sec == 0 ? L.key_scales_offset
                  : sec == 1 ? L.key_zeros_offset
                  : sec == 2 ? L.value_scales_offset
@@ -229,8 +243,11 @@ __global__ void __launch_bounds__(kMmaWarps * 32, R >= 2 ? 3 : 4)
 #pragma unroll
     for (int i = 0; i < C::KD / 16 / 32; ++i) {
       const int c = lane + 32 * i;
-      CpAsync16(dst + c * 16, gk + c * 16);
-      const int vc = BITS == 4 ? (c & ~31) + VSwz(c & 31) : c;
+      // f16 keys: 16-byte chunk q of channel row r at r * 4 + (q ^ (r / 2 % 4)); f16 values: chunk q of
+      // slot s of a 16-channel unit at s * 2 + (q ^ (s / 4 % 2)) (8 ldmatrix rows on distinct banks).
+      const int kc = kF16 ? (c & ~3) + ((c & 3) ^ ((c >> 3) & 3)) : c;
+      CpAsync16(dst + kc * 16, gk + c * 16);
+      const int vc = kF16 ? (c & ~1) + ((c & 1) ^ ((c >> 3) & 1)) : BITS == 4 ? (c & ~31) + VSwz(c & 31) : c;
       CpAsync16(dst + C::OFF_VD + vc * 16, gv + c * 16);
     }
 #pragma unroll
@@ -263,7 +280,20 @@ __global__ void __launch_bounds__(kMmaWarps * 32, R >= 2 ? 3 : 4)
       for (int nu = 0; nu < C::NT; ++nu)
 #pragma unroll
         for (int i = 0; i < 4; ++i) kc[mu][nu][i] = 0;
-    if constexpr (BITS == 4) {
+    if constexpr (kF16) {
+      // ldmatrix.trans of 8 channel rows x 8 slots gives the A fragment directly (f16 keys).
+#pragma unroll
+      for (int j = 0; j < C::KSTEPS; ++j) {
+#pragma unroll
+        for (int mu = 0; mu < 2; ++mu) {
+          const int mi = lane / 8, row = 16 * j + 8 * (mi / 2) + lane % 8, q = 2 * mu + (mi & 1);
+          uint32_t A[4];
+          LdsmX4T(A, cur + row * 64 + ((q ^ ((row >> 1) & 3)) * 16));
+          Mma(kc[mu][0], A[0], A[1], A[2], A[3], qb[j][0], qb[j][1]);
+          Mma(kc[mu][0], A[0], A[1], A[2], A[3], ql[j][0], ql[j][1]);
+        }
+      }
+    } else if constexpr (BITS == 4) {
 #pragma unroll
       for (int p = 0; p < D / 32; ++p) {
         uint32_t X[4];
@@ -302,7 +332,13 @@ __global__ void __launch_bounds__(kMmaWarps * 32, R >= 2 ? 3 : 4)
 #pragma unroll
     for (int mu = 0; mu < 2; ++mu) {
       float s1[2][2] = {{0, 0}, {0, 0}}, s2[2][2] = {{0, 0}, {0, 0}};
-      if constexpr (R == 1) {
+      if constexpr (kF16) {
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          s1[0][C::NE > 1 ? e : 0] += kc[mu][0][e];
+          s1[1][C::NE > 1 ? e : 0] += kc[mu][0][2 + e];
+        }
+      } else if constexpr (R == 1) {
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
           const int gr = min(2 * t + e, C::NG - 1);
@@ -355,7 +391,7 @@ __global__ void __launch_bounds__(kMmaWarps * 32, R >= 2 ? 3 : 4)
     for (int mu = 0; mu < 2; ++mu)
 #pragma unroll
       for (int hf = 0; hf < 2; ++hf) {
-        const int slot = sb[mu] + hf;
+        const int slot = sb[mu] + sstep * hf;
         valid[mu][hf] = kFull || slot < nvalid;
 #pragma unroll
         for (int e = 0; e < C::NE; ++e) {
@@ -372,7 +408,7 @@ __global__ void __launch_bounds__(kMmaWarps * 32, R >= 2 ? 3 : 4)
 #pragma unroll
           for (int e = 0; e < C::NE; ++e)
             if (valid[mu][hf] && 2 * t + e < R)
-              mass_logits[(static_cast<int64_t>(job) * R + 2 * t + e) * cap + tt * 32 + sb[mu] + hf] = lg[mu][hf][e];
+              mass_logits[(static_cast<int64_t>(job) * R + 2 * t + e) * cap + tt * 32 + sb[mu] + sstep * hf] = lg[mu][hf][e];
     }
     bool raise = false;
 #pragma unroll
@@ -410,6 +446,7 @@ __global__ void __launch_bounds__(kMmaWarps * 32, R >= 2 ? 3 : 4)
           dl[e] += p[mu][hf][e];
         }
 
+    if constexpr (!kF16) {
     // ---- Value scales and zeros of this lane's slots as raw f16 words (zero for slots past the end;
     // scales are >= 0, so the largest is the largest 16-bit pattern).
     constexpr int VW = (C::NG + 1) / 2;
@@ -517,6 +554,32 @@ __global__ void __launch_bounds__(kMmaWarps * 32, R >= 2 ? 3 : 4)
           Mma(cv[u][mv], x0 & fmask[mv], y0 & fmask[mv], x1 & fmask[mv], y1 & fmask[mv], B[mu][0], B[mu][1]);
       }
     }
+    } else {
+      // f16 values: B = p as f16 high and low parts (transposed); A = ldmatrix.trans of 8 slots x 8
+      // channels of a 16-channel unit, per m-tile of 16 channels and k-step of 16 slots.
+      uint32_t Bh[2][2], Bl[2][2];
+#pragma unroll
+      for (int mu = 0; mu < 2; ++mu)
+#pragma unroll
+        for (int hf = 0; hf < 2; ++hf) {
+          const float p0 = 2 * t < R ? p[mu][hf][0] : 0.0f;
+          const float p1 = C::NE > 1 && 2 * t + 1 < R ? p[mu][hf][C::NE - 1] : 0.0f;
+          const uint32_t hi = Pack(p0, p1);
+          const __half2 h = *reinterpret_cast<const __half2*>(&hi);
+          Bh[mu][hf] = MovT(hi);
+          Bl[mu][hf] = MovT(Pack(p0 - __low2float(h), p1 - __high2float(h)));
+        }
+#pragma unroll
+      for (int mt = 0; mt < D / 16; ++mt)
+#pragma unroll
+        for (int mu = 0; mu < 2; ++mu) {
+          const int mi = lane / 8, slot = 16 * mu + 8 * (mi / 2) + lane % 8, q = mi & 1;
+          uint32_t A[4];
+          LdsmX4T(A, cur + C::OFF_VD + mt * 1024 + slot * 32 + ((q ^ ((slot >> 2) & 1)) * 16));
+          Mma(cv[mt / 2][mt % 2], A[0], A[1], A[2], A[3], Bh[mu][0], Bh[mu][1]);
+          Mma(cv[mt / 2][mt % 2], A[0], A[1], A[2], A[3], Bl[mu][0], Bl[mu][1]);
+        }
+    }
     };
     if (nvalid == 32) tile(std::true_type{});
     else tile(std::false_type{});
@@ -544,10 +607,10 @@ __global__ void __launch_bounds__(kMmaWarps * 32, R >= 2 ? 3 : 4)
 #pragma unroll
       for (int mv = 0; mv < 2; ++mv) {
         const int ch = 32 * u + vch[mv];
-        const float z = zacc[e][32 * u / G];
-        const float f = vfield[mv] * inv;
+        const float z = kF16 ? 0.0f : zacc[e][32 * u / G];
+        const float f = kF16 ? 1.0f : vfield[mv] * inv;
         o[ch] = fmaf(cv[u][mv][e], f, z);
-        o[ch + 1] = fmaf(cv[u][mv][2 + e], f, z);
+        o[ch + cstep] = fmaf(cv[u][mv][2 + e], f, z);
       }
     if (g == 0) {
       a.part_m[idx] = m[e];
@@ -583,6 +646,14 @@ bool MmaForR1Int2() {  // AKV_CUDA_DECODE_MMA=2: the tensor-core kernel for R = 
   static const bool on = [] {
     const char* e = std::getenv("AKV_CUDA_DECODE_MMA");
     return e && e[0] == '2';
+  }();
+  return on;
+}
+
+bool MmaF16() {  // AKV_CUDA_DECODE_MMA_F16=0: f16 tiers keep the CUDA-core kernel for every R
+  static const bool on = [] {
+    const char* e = std::getenv("AKV_CUDA_DECODE_MMA_F16");
+    return !(e && e[0] == '0');
   }();
   return on;
 }
@@ -637,12 +708,16 @@ cudaError_t LaunchMma(const DevTier& tier, const DecodeAttnArgs& a, cudaStream_t
 
 template <int D, int BITS, int R>
 cudaError_t LaunchForGroup(const DevTier& tier, const DecodeAttnArgs& a, cudaStream_t s) {
+  if constexpr (BITS == 16) {
+    return LaunchMma<D, 16, R, D>(tier, a, s);
+  } else {
   switch (tier.layout.key_group) {
     case 32: return LaunchMma<D, BITS, R, 32>(tier, a, s);
     case 64: return LaunchMma<D, BITS, R, 64>(tier, a, s);
     default:
       if constexpr (D == 128) return LaunchMma<D, BITS, R, 128>(tier, a, s);
       return cudaErrorInvalidValue;
+  }
   }
 }
 
@@ -658,34 +733,40 @@ cudaError_t LaunchForR(const DevTier& tier, const DecodeAttnArgs& a, cudaStream_
 
 template <int D>
 cudaError_t LaunchForBits(const DevTier& tier, const DecodeAttnArgs& a, cudaStream_t s) {
-  return tier.layout.bits == 4 ? LaunchForR<D, 4>(tier, a, s) : LaunchForR<D, 2>(tier, a, s);
+  switch (tier.layout.bits) {
+    case 16: return LaunchForR<D, 16>(tier, a, s);
+    case 4: return LaunchForR<D, 4>(tier, a, s);
+    default: return LaunchForR<D, 2>(tier, a, s);
+  }
 }
 
 template <int D, int BITS>
 int WarpsForR(int R) {
+  constexpr int G = BITS == 16 ? D : 32;
   MmaPlan p;
   switch (R) {
-    case 1: p = GetMmaPlan<D, BITS, 1, 32>(); break;
-    case 2: p = GetMmaPlan<D, BITS, 2, 32>(); break;
-    case 4: p = GetMmaPlan<D, BITS, 4, 32>(); break;
-    default: p = GetMmaPlan<D, BITS, 8, 32>(); break;
+    case 1: p = GetMmaPlan<D, BITS, 1, G>(); break;
+    case 2: p = GetMmaPlan<D, BITS, 2, G>(); break;
+    case 4: p = GetMmaPlan<D, BITS, 4, G>(); break;
+    default: p = GetMmaPlan<D, BITS, 8, G>(); break;
   }
   return p.blocks > 0 ? p.blocks * kMmaWarps : 8;
 }
 
 }  // namespace
 
-// R = 1 int2 stays on the CUDA-core kernel: on the H200 it was faster there (int2-g32 at 16K 0.152 vs
+// f16 tiers (R > 1): f32-accurate products from high and low f16 parts of the query and of p.
+// R = 1 int2 (and f16) stays on the CUDA-core kernel: on the H200 it was faster there (int2-g32 at 16K 0.152 vs
 // 0.175 ms; both are bound by instructions, bench/results/cuda_h200.md).
 bool DecodeAttentionMmaApplies(int head_dim, int R, int bits) {
   return MmaEnabled() && (head_dim == 64 || head_dim == 128) && (R == 1 || R == 2 || R == 4 || R == 8) &&
-         (bits == 4 || (bits == 2 && (R > 1 || MmaForR1Int2())));
+         (bits == 4 || (bits == 2 && (R > 1 || MmaForR1Int2())) || (bits == 16 && MmaF16() && (R > 1 || MmaForR1Int2())));
 }
 
 bool DecodeAttentionMmaApplies(const DevPageLayout& l, int R) {
-  return DecodeAttentionMmaApplies(l.head_dim, R, l.bits) && l.key_group == l.value_group &&
-         (l.key_group == 32 || l.key_group == 64 || l.key_group == 128) && l.key_group <= l.head_dim &&
-         l.capacity % 32 == 0;
+  if (!DecodeAttentionMmaApplies(l.head_dim, R, l.bits) || l.capacity % 32 != 0) return false;
+  return l.bits == 16 || (l.key_group == l.value_group && (l.key_group == 32 || l.key_group == 64 || l.key_group == 128) &&
+                          l.key_group <= l.head_dim);
 }
 
 cudaError_t LaunchDecodeAttentionMma(const DevTier& tier, const DecodeAttnArgs& a, cudaStream_t s) {
@@ -696,8 +777,8 @@ cudaError_t LaunchDecodeAttentionMma(const DevTier& tier, const DecodeAttnArgs& 
 
 int DecodeAttentionMmaWarpsPerSm(int head_dim, int R, int bits) {
   if (!DecodeAttentionMmaApplies(head_dim, R, bits)) return 8;
-  if (head_dim == 64) return bits == 4 ? WarpsForR<64, 4>(R) : WarpsForR<64, 2>(R);
-  return bits == 4 ? WarpsForR<128, 4>(R) : WarpsForR<128, 2>(R);
+  if (head_dim == 64) return bits == 16 ? WarpsForR<64, 16>(R) : bits == 4 ? WarpsForR<64, 4>(R) : WarpsForR<64, 2>(R);
+  return bits == 16 ? WarpsForR<128, 16>(R) : bits == 4 ? WarpsForR<128, 4>(R) : WarpsForR<128, 2>(R);
 }
 
 }  // namespace akv::cuda
