@@ -5,7 +5,7 @@
 
 int main(int argc, char** argv) {
   akv_engine* e = NULL;
-  akv_status st = akv_engine_load(argc > 1 ? argv[1] : "/nonexistent.gguf", 1, &e);
+  akv_status st = akv_engine_load_on(argc > 1 ? argv[1] : "/nonexistent.gguf", 1, "cpu", &e);
   if (argc > 1 && st != AKV_OK) {
     fprintf(stderr, "load failed: %s\n", akv_last_error());
     return 1;

@@ -16,6 +16,30 @@ TEST(CApi, ErrorsAreCodesWithMessages) {
   EXPECT_NE(std::string(akv_last_error()).find("/nonexistent/model.gguf"), std::string::npos);
   EXPECT_EQ(akv_engine_load(nullptr, 1, &e), AKV_INVALID_ARGUMENT);
   EXPECT_EQ(akv_session_new(nullptr, 0, "full", nullptr), AKV_INVALID_ARGUMENT);
+  // The device is checked before the model is read: a bad name is a bad argument whatever the path.
+  EXPECT_EQ(akv_engine_load_on("/nonexistent/model.gguf", 1, "tpu", &e), AKV_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(akv_last_error()).find("unknown device 'tpu'"), std::string::npos) << akv_last_error();
+  EXPECT_EQ(akv_engine_load_on("/nonexistent/model.gguf", 1, "cpu", &e), AKV_NOT_FOUND);
+  EXPECT_EQ(akv_engine_device(nullptr), std::string());
+}
+
+TEST(CApi, LoadsOnTheCpuAndExplainsAMissingGpu) {
+  AKV_REQUIRE_SHARED();
+  const std::string model = akv::test::ModelPath("akv-tiny-llama-25m-f16.gguf");
+  akv_engine* e = nullptr;
+  ASSERT_EQ(akv_engine_load_on(model.c_str(), 1, "cpu", &e), AKV_OK) << akv_last_error();
+  EXPECT_EQ(std::string(akv_engine_device(e)), "cpu");
+  akv_engine_free(e);
+  // "cuda" either works (a GPU build on a GPU machine) or says why not, naming the device.
+  const akv_status st = akv_engine_load_on(model.c_str(), 1, "cuda", &e);
+  if (st == AKV_OK) {
+    EXPECT_EQ(std::string(akv_engine_device(e)).rfind("cuda", 0), 0u);
+    akv_engine_free(e);
+  } else {
+    EXPECT_EQ(st, AKV_UNSUPPORTED) << akv_last_error();
+    EXPECT_NE(std::string(akv_last_error()).find("device 'cuda'"), std::string::npos) << akv_last_error();
+    EXPECT_EQ(e, nullptr);
+  }
 }
 
 TEST(CApi, GeneratesAndStreamsTheSameGreedyText) {

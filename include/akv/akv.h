@@ -55,6 +55,12 @@ typedef struct akv_generate_stats {
 const char* akv_last_error(void);
 
 akv_status akv_engine_load(const char* model_path, int32_t n_threads, akv_engine** out);
+/* As akv_engine_load, on a device: NULL or "cpu", "cuda" (device 0) or "cuda:N". Without a CUDA
+ * backend in the build, or without a GPU, fails with AKV_UNSUPPORTED and a message saying which;
+ * an unknown device name is AKV_INVALID_ARGUMENT. The device is checked before the model is read. */
+akv_status akv_engine_load_on(const char* model_path, int32_t n_threads, const char* device, akv_engine** out);
+/* "cpu" or "cuda:N": where the engine's weights and its sessions' KV caches live. */
+const char* akv_engine_device(const akv_engine* engine);
 void akv_engine_free(akv_engine* engine);
 int32_t akv_engine_n_vocab(const akv_engine* engine);
 

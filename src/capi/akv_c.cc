@@ -72,16 +72,22 @@ extern "C" {
 
 const char* akv_last_error(void) { return g_last_error.c_str(); }
 
-akv_status akv_engine_load(const char* model_path, int32_t n_threads, akv_engine** out) {
+akv_status akv_engine_load_on(const char* model_path, int32_t n_threads, const char* device, akv_engine** out) {
   return Guard([&] {
     if (!model_path || !out) return FailArg("akv_engine_load: null argument");
     *out = nullptr;
-    auto e = akv::Engine::Load({.model_path = model_path, .n_threads = n_threads});
+    auto e = akv::Engine::Load({.model_path = model_path, .n_threads = n_threads, .device = device ? device : "cpu"});
     if (!e.ok()) return Fail(e.status());
     *out = new akv_engine{std::move(*e)};
     return AKV_OK;
   });
 }
+
+akv_status akv_engine_load(const char* model_path, int32_t n_threads, akv_engine** out) {
+  return akv_engine_load_on(model_path, n_threads, nullptr, out);
+}
+
+const char* akv_engine_device(const akv_engine* engine) { return engine ? engine->engine->device().c_str() : ""; }
 
 void akv_engine_free(akv_engine* engine) { delete engine; }
 
