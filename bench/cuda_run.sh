@@ -39,7 +39,7 @@ fi
 if has sanitizer; then
   section "compute-sanitizer memcheck"
   timeout 300 compute-sanitizer --tool memcheck --error-exitcode 3 $B/cuda_kernels_test \
-    --gtest_filter='CudaKvAppend.*:CudaPrefillAttention.*:CudaDecodeAttention.Grid*:CudaMatMul.*:CudaElementwise.*:CudaColdTier.*' \
+    --gtest_filter="${SAN_FILTER:-CudaKvAppend.*:CudaPrefillAttention.*:CudaDecodeAttention.Grid*:CudaMatMul.*:CudaElementwise.*:CudaColdTier.*}" \
     2>&1 | grep -vE "^\[ +(RUN|OK) " ; echo "compute-sanitizer memcheck rc=${PIPESTATUS[0]}"
   section "compute-sanitizer racecheck (decode attention, shared-memory stages)"
   timeout 300 compute-sanitizer --tool racecheck --error-exitcode 3 $B/cuda_kernels_test \
