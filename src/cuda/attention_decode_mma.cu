@@ -629,9 +629,10 @@ bool MmaEnabled() {
   return on;
 }
 
-// Stages per warp: AKV_CUDA_DECODE_MMA_STAGES=2..5 forces a count; by default the count that keeps
-// the most tiles in flight per multiprocessor ((stages - 1) x resident warps; ties: fewer stages).
-// The small int2 tiles (2.3-3 KB) need several in flight per warp to cover the memory latency.
+// Stages per warp: AKV_CUDA_DECODE_MMA_STAGES=2..5 forces a count; by default the count with the
+// most resident warps, and at equal occupancy the fewest stages (more only when one or two blocks
+// fit). Measured on the H200 (bench/results/cuda_h200_mma_stages_run.log, batch 8 x 32 heads, 16K):
+// int4-g32 2 stages 0.180 ms (16 warps/SM) vs 5 stages 0.193 (8 warps/SM); int2 within 2% for 2..5.
 constexpr int kMaxMmaStages = 5;
 int MmaForcedStages() {
   static const int st = [] {
@@ -682,7 +683,9 @@ MmaPlan GetMmaPlan() {
         if (smem > optin || cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, k, kMmaWarps * 32, smem) != cudaSuccess ||
             b == 0)
           continue;
-        if (p.blocks == 0 || (st - 1) * b > (p.stages - 1) * p.blocks) p = {st, smem, b};
+        // More resident warps first; at equal occupancy fewer stages, unless the occupancy is low
+        // (f16 stages of 16 KB: one block per multiprocessor), where more tiles in flight help.
+        if (p.blocks == 0 || b > p.blocks || (b == p.blocks && b <= 2)) p = {st, smem, b};
       }
     }
     (void)cudaGetLastError();
