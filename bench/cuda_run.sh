@@ -7,6 +7,8 @@
 # torch / hf (PyTorch and HF transformers baselines). JSON results and one log (run.log; at most 8
 # files come back) go to $OUT.
 #   STEPS="tests sanitizer attention e2e torch hf" bash bench/cuda_run.sh
+# RUN_LOG names the log (several runs in one call), SAN_FILTER / AB_TESTS the gtest filters of the
+# sanitizer and ab steps; AB_VARIANTS="MMA=0" runs the CUDA-core decode kernel (AKV_CUDA_DECODE_MMA=0).
 set -u
 OUT=${OUT:-/tmp/akv-out}
 mkdir -p "$OUT"
