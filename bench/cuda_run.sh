@@ -3,7 +3,8 @@
 # Steps: tests (kernel, model and engine tests), sanitizer (memcheck on the kernel tests, racecheck
 # on decode attention), attention (kernel benchmark), ab (decode attention tests and timings per
 # variant of the environment switches in src/cuda/attention_decode.cu),
-# cli (akv run / perplexity --device cuda against the CPU), e2e (akv bench --device cuda, 7B shape),
+# cli (akv run / perplexity --device cuda against the CPU), serve (akv serve --device cuda: greedy
+# completions and two concurrent streams against akv run --device cuda, a bad body, SIGTERM), e2e (akv bench --device cuda, 7B shape),
 # torch / hf (PyTorch and HF transformers baselines). JSON results and one log (run.log; at most 8
 # files come back) go to $OUT.
 #   STEPS="tests sanitizer attention e2e torch hf" bash bench/cuda_run.sh
@@ -77,6 +78,42 @@ if has cli; then  # the public API on the GPU: akv run / perplexity --device cud
     --cache akv-balanced --kl-vs full 2>&1
   section "akv run --device cuda, a CPU-only cache"
   $B/akv run --device cuda -m "$M" -p "x" -n 1 --cache akv:quality 2>&1; echo "rc=$?"
+fi
+if has serve; then  # akv serve --device cuda: greedy completions over HTTP against akv run --device cuda
+  M=$(ls $AKV_SHARED/models/*.gguf | head -1)
+  section "akv serve --device cuda ($M)"
+  PROMPT="Once upon a time"
+  want=$(timeout 60 $B/akv run --device cuda -m "$M" -p "$PROMPT" -n 24 --temp 0 2>/dev/null)
+  $B/akv serve --device cuda -m "$M" --port 18080 --parallel 2 > "$OUT/serve.log" 2>&1 &
+  spid=$!
+  for i in $(seq 1 60); do python3 -c "import urllib.request;urllib.request.urlopen('http://127.0.0.1:18080/health')" 2>/dev/null && break; sleep 1; done
+  python3 - "$PROMPT" "$want" <<'PY'
+import json, sys, urllib.request, threading
+prompt, want = sys.argv[1], sys.argv[2]
+def post(body):
+    r = urllib.request.Request('http://127.0.0.1:18080/v1/completions', data=json.dumps(body).encode(), headers={'Content-Type': 'application/json'})
+    return urllib.request.urlopen(r, timeout=60).read().decode()
+got = json.loads(post({'prompt': prompt, 'max_tokens': 24, 'temperature': 0}))['choices'][0]['text']
+print('served :', repr(got)); print('akv run:', repr(want[len(prompt):] if want.startswith(prompt) else want))
+print('same text as akv run --device cuda:', (prompt + got).strip() == want.strip() or got.strip() == want.strip())
+# Two streaming requests at once (--parallel 2): both complete with the same greedy text.
+res = [None, None]
+def stream(i):
+    r = urllib.request.Request('http://127.0.0.1:18080/v1/completions', data=json.dumps({'prompt': prompt, 'max_tokens': 24, 'temperature': 0, 'stream': True}).encode(), headers={'Content-Type': 'application/json'})
+    text = ''
+    for line in urllib.request.urlopen(r, timeout=60):
+        line = line.decode().strip()
+        if line.startswith('data: ') and line != 'data: [DONE]': text += json.loads(line[6:])['choices'][0]['text']
+    res[i] = text
+ts = [threading.Thread(target=stream, args=(i,)) for i in range(2)]
+[t.start() for t in ts]; [t.join() for t in ts]
+print('two concurrent streams equal the non-streamed text:', res[0] == got and res[1] == got, repr(res[0]))
+bad = urllib.request.Request('http://127.0.0.1:18080/v1/completions', data=b'{"prompt": ', headers={'Content-Type': 'application/json'})
+try: urllib.request.urlopen(bad, timeout=10); print('bad JSON accepted?!')
+except urllib.error.HTTPError as e: print('bad JSON ->', e.code, e.read().decode()[:120])
+PY
+  kill -TERM $spid; wait $spid; echo "serve exit rc=$?"
+  tail -5 "$OUT/serve.log"
 fi
 if has e2e; then
   section "akv bench --device cuda"

@@ -138,20 +138,6 @@ __device__ __forceinline__ void ReduceStage(float* v, int lane, int mask) {
 // (KS = 64 * D / key_group, VS = 64 * D / value_group bytes). The K data's 16-byte chunks are
 // XOR-swizzled inside each lane's row group so that the 16-byte reads of 8 consecutive lanes hit
 // distinct banks; int2 value units (8 bytes a slot) get a swizzle for the same reason.
-__device__ __forceinline__ void CpAsync16(void* smem, const void* gmem) {
-  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem) : "memory");
-}
-__device__ __forceinline__ void CpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-// Waits until at most n of this thread's committed groups are pending.
-__device__ __forceinline__ void CpAsyncWait(int n) {
-  switch (n) {
-    case 0: asm volatile("cp.async.wait_group 0;\n" ::: "memory"); break;
-    case 1: asm volatile("cp.async.wait_group 1;\n" ::: "memory"); break;
-    case 2: asm volatile("cp.async.wait_group 2;\n" ::: "memory"); break;
-    default: asm volatile("cp.async.wait_group 3;\n" ::: "memory"); break;
-  }
-}
 
 constexpr int kMaxStages = 5;
 

@@ -40,6 +40,22 @@ __device__ __forceinline__ uint16_t F2H(float f) { return __half_as_ushort(__flo
 // 2^23 + c.
 __device__ __forceinline__ float CodeToFloat(uint32_t c) { return __uint_as_float(0x4B000000u | c) - 8388608.0f; }
 
+// 16-byte asynchronous global -> shared copies (sm_80+), committed in groups.
+__device__ __forceinline__ void CpAsync16(void* smem, const void* gmem) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem) : "memory");
+}
+__device__ __forceinline__ void CpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+// Waits until at most n of this thread's committed groups are pending.
+__device__ __forceinline__ void CpAsyncWait(int n) {
+  switch (n) {
+    case 0: asm volatile("cp.async.wait_group 0;\n" ::: "memory"); break;
+    case 1: asm volatile("cp.async.wait_group 1;\n" ::: "memory"); break;
+    case 2: asm volatile("cp.async.wait_group 2;\n" ::: "memory"); break;
+    default: asm volatile("cp.async.wait_group 3;\n" ::: "memory"); break;
+  }
+}
+
 // Start of page `p` of job `j`.
 __device__ __forceinline__ uint8_t* PageOf(const DevTier& t, int job, int page) {
   return t.pool + static_cast<size_t>(t.page_table[static_cast<int64_t>(job) * t.max_pages + page]) * t.page_bytes;
