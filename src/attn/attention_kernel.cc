@@ -127,8 +127,9 @@ HWY_INLINE void DotChannels(const float* const* q, int c_begin, int c_end, const
 #if HWY_TARGET <= HWY_AVX3
 // 2-bit keys on AVX-512, two channels per vector: a channel's unit is 8 bytes (slot 8f + i in
 // byte i, field f), so one 16-lane vector of two interleaved units serves four fields, and one
-// 64-bit broadcast (q[c], q[c+1]) multiplies both channels. Per two channels: 4 table look-ups
-// and 3 shifts for 16 FMAs, against 4 look-ups and 6 shifts/expands of one channel at a time.
+// 64-bit broadcast (q[c], q[c+1]) multiplies both channels. Per two channels (16 FMAs): one
+// unpack, one expand, 3 shifts and 4 table look-ups, against 12 such operations one channel at a
+// time (1.38 -> 1.14 ns per channel in L1, 4 rows, head_dim 128).
 // acc[r][v] += sum_{c in [c_begin, c_end)} q_r[c] * code(c, slot 16v + lane); c_begin is even.
 template <int kRows>
 HWY_INLINE void DotChannelPairsInt2(const float* const* q, int c_begin, int c_end, const uint8_t* HWY_RESTRICT tile,
