@@ -217,12 +217,13 @@ void Register() {
 
 int main(int argc, char** argv) {
   akv::Register();
+  // With --benchmark_out, the file reporter gets the same annotations (looked for before
+  // Initialize, which removes the flags it knows from argv).
+  bool has_out = false;
+  for (int i = 1; i < argc; ++i) has_out |= std::string(argv[i]).rfind("--benchmark_out=", 0) == 0;
   benchmark::Initialize(&argc, argv);
   akv::RatioReporter console;
   akv::RatioJsonReporter json;
-  // With --benchmark_out, the file reporter gets the same annotations.
-  bool has_out = false;
-  for (int i = 1; i < argc; ++i) has_out |= std::string(argv[i]).rfind("--benchmark_out=", 0) == 0;
   if (has_out) {
     benchmark::RunSpecifiedBenchmarks(&console, &json);
   } else {
