@@ -10,7 +10,7 @@ S=${AKV_SHARED:-../shared}
 OUT=bench/results
 mkdir -p "$OUT"
 M="$S/models/akv-tiny-llama-25m-f16.gguf"
-for spec in akv:quality akv:balanced akv:aggressive; do
+for spec in akv:quality akv:balanced akv:aggressive akv:compact; do
   name=${spec//:/-}
   ./build/akv perplexity -m "$M" -t "$T" -f "$S/data/treasure_island.txt" -c 2048 --chunks "$CHUNKS" \
     --cache "$spec" --kl-vs full --json "$OUT/quality-llama25m-ti-2048-$name.json"

@@ -27,7 +27,7 @@ std::vector<CodecSpec> AllKeyCodecs() {
 }
 std::vector<CodecSpec> AllValueCodecs() {
   return {CodecSpec::F16(), CodecSpec::BF16(), CodecSpec::Quantized(8, 64), CodecSpec::Quantized(4, 32),
-          CodecSpec::Quantized(2, 32)};
+          CodecSpec::Quantized(2, 32), CodecSpec::Quantized(4, 64).Symmetric(), CodecSpec::Quantized(2, 32).Symmetric()};
 }
 
 TEST(AttnDecodeTest, MergeRuleMatchesOneSoftmax) {
@@ -93,6 +93,10 @@ TEST(AttnDecodeTest, MixedTiersArbitrarySizesGqaAndThreads) {
        {CodecSpec::Kivi(2, 128, true), CodecSpec::Quantized(2, 32), 200}},
       // everything empty
       {{CodecSpec::F16(), CodecSpec::F16(), 0}, {CodecSpec::Quantized(4, 32), CodecSpec::Quantized(4, 32), 0}},
+      // akv:compact's tiers: f16, int4 staging with symmetric values, int2 keys per channel over 128.
+      {{CodecSpec::F16(), CodecSpec::F16(), 20},
+       {CodecSpec::Quantized(4, 64, true), CodecSpec::Quantized(4, 64).Symmetric(), 100},
+       {CodecSpec::Kivi(2, 128, true), CodecSpec::Quantized(2, 64).Symmetric(), 256}},
   };
   int seed = 100;
   for (const auto& segments : layouts)

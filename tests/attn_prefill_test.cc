@@ -20,6 +20,7 @@ TEST(AttnPrefillTest, CausalBlockOverMixedSegments) {
       {CodecSpec::Quantized(4, 32), CodecSpec::Quantized(4, 32), 0},
       {CodecSpec::Quantized(4, 64, true), CodecSpec::Quantized(4, 32), 97},
       {CodecSpec::Kivi(2, 32), CodecSpec::Quantized(2, 32), 64},
+      {CodecSpec::Kivi(2, 128, true), CodecSpec::Quantized(2, 64).Symmetric(), 128},
       {CodecSpec::BF16(), CodecSpec::Quantized(8, 32), 1}};
   int seed = 1;
   for (int dim : {64, 128})

@@ -265,6 +265,65 @@ TEST(KvCodecTest, ByteAccounting) {
   }
 }
 
+// Symmetric values: one f16 scale per group, the zero implied. Every value within half a step of its
+// original through a page (the slot codec path), the scale no coarser than the group's range needs
+// (within f16 rounding), and no zeros stored.
+TEST(KvCodecTest, SymmetricValuesRoundTripWithinHalfAStep) {
+  const int dim = 128, rows = 48;
+  const std::vector<float> x = RandomKvRows(rows, dim, 31, /*outliers=*/4, /*outlier_scale=*/20.0f);
+  for (int bits : kBits)
+    for (int group : kGroups) {
+      CodecSpec v = CodecSpec::Quantized(bits, group);
+      v.symmetric = true;
+      ASSERT_TRUE(ValidateValueCodec(v, dim).ok());
+      auto page = KvPage::Create(CodecSpec::F16(), v, dim, 64);
+      ASSERT_TRUE(page.ok());
+      for (int r = 0; r < rows; ++r) ASSERT_TRUE(page->Append(x.data() + r * dim, x.data() + r * dim, r).ok());
+      const KvSegment seg = page->segment();
+      ASSERT_EQ(seg.value_zeros, nullptr);
+      ASSERT_TRUE(ValidateSegment(seg, dim, "symmetric").ok());
+      std::vector<float> out(dim);
+      const float half_codes = 0.5f * MaxCode(bits);
+      for (int r = 0; r < rows; ++r) {
+        const float* row = x.data() + size_t(r) * dim;
+        ASSERT_TRUE(page->ReadSlot(r, nullptr, out.data()).ok());
+        for (int g = 0; g < dim / group; ++g) {
+          float m = 0;
+          for (int c = g * group; c < (g + 1) * group; ++c) m = std::max(m, std::fabs(row[c]));
+          const float step = F16ToF32(seg.value_scales[size_t(r) * (dim / group) + g]);
+          EXPECT_LE(step, m / half_codes * (1 + 4.0f / 1024)) << bits << " " << group;
+          for (int c = g * group; c < (g + 1) * group; ++c) {
+            const float slack = 4 * std::nextafter(std::fabs(row[c]), INFINITY) - 4 * std::fabs(row[c]);
+            ASSERT_LE(std::fabs(out[c] - row[c]), 0.5f * step + slack)
+                << "bits " << bits << " group " << group << " row " << r << " channel " << c;
+          }
+        }
+      }
+      // The reference decoder agrees with the page.
+      DecodeSegmentValue(seg, dim, 7, out.data());
+      std::vector<float> again(dim);
+      ASSERT_TRUE(page->ReadSlot(7, nullptr, again.data()).ok());
+      EXPECT_EQ(out, again);
+    }
+  // Bytes: codes + one f16 per group; the layout has no zeros section.
+  CodecSpec v2 = CodecSpec::Quantized(2, 64);
+  v2.symmetric = true;
+  EXPECT_EQ(ValueBytesPerToken(v2, dim), 32 + 2 * 2);
+  auto sym = PageLayout::Make(CodecSpec::F16(), v2, dim, 256);
+  auto asym = PageLayout::Make(CodecSpec::F16(), CodecSpec::Quantized(2, 64), dim, 256);
+  ASSERT_TRUE(sym.ok() && asym.ok());
+  EXPECT_EQ(asym->total_bytes - sym->total_bytes, 256u * 2 * 2);
+  EXPECT_EQ(CodecName(v2).find("+sym") != std::string::npos, true);
+  EXPECT_FALSE(v2 == CodecSpec::Quantized(2, 64));
+  // Symmetric keys and symmetric f16 are refused.
+  CodecSpec k = CodecSpec::Quantized(2, 64);
+  k.symmetric = true;
+  EXPECT_FALSE(ValidateKeyCodec(k, dim).ok());
+  CodecSpec f = CodecSpec::F16();
+  f.symmetric = true;
+  EXPECT_FALSE(ValidateValueCodec(f, dim).ok());
+}
+
 TEST(KvCodecTest, BadInputIsAStatusNotACrash) {
   std::vector<float> x(128, 1.0f);
   std::vector<uint8_t> out(128);

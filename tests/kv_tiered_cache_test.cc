@@ -24,7 +24,7 @@ TEST(CacheConfig, PresetsAndOverrides) {
   auto again = CacheConfig::Parse(c->ToString());
   ASSERT_TRUE(again.ok()) << c->ToString();
   EXPECT_EQ(again->ToString(), c->ToString());
-  for (const char* p : {"akv", "akv:quality", "akv:balanced", "akv:aggressive"}) EXPECT_TRUE(CacheConfig::Parse(p).ok()) << p;
+  for (const char* p : {"akv", "akv:quality", "akv:balanced", "akv:aggressive", "akv:compact"}) EXPECT_TRUE(CacheConfig::Parse(p).ok()) << p;
   EXPECT_NE(CacheConfig::Help().find("protect_recent"), std::string::npos);
 }
 
@@ -44,6 +44,11 @@ TEST(CacheConfig, ErrorsNameTheProblem) {
       {"akv,hadamard=maybe", "boolean"},
       {"akv,group_size=48", "group_size"},
       {"akv,page_size", "needs a value"},
+      {"akv,cold_key_block=48", "cold_key_block must be 0 (off), 32, 64 or 128"},
+      {"akv:compact,kivi_keys=true", "use one"},
+      {"akv:compact,cold_attend_all=false", "keeps cold blocks whole"},
+      {"akv:compact,max_total=0.5", "keeps cold blocks whole"},
+      {"akv:compact,page_size=64", "multiple"},
   };
   for (const Case& c : cases) {
     auto r = CacheConfig::Parse(c.spec);
@@ -356,6 +361,50 @@ TEST(Baselines, KiviQuantizesOldBlocksPerChannel) {
   for (int p = 236; p < 300; ++p) EXPECT_EQ(c->TierOf(0, 0, p), 0);
   EXPECT_EQ(c->TierOf(0, 0, 0), 1);
   EXPECT_LT(st.bits_per_value, 8.0);
+}
+
+// akv:compact: the f16 protection zones, an int4 staging block of fewer than cold_key_block tokens,
+// everything older int2 with keys per channel over whole 128-token blocks; nothing lost, and the
+// reported bits match the codecs' byte sizes exactly.
+TEST(TieredCache, CompactPresetMovesWholeBlocksCold) {
+  ThreadPool pool(2);
+  Synthetic s;
+  auto c = Make("akv:compact", s.shape);
+  ASSERT_NE(c, nullptr);
+  Feed(*c, s, 700, 64, pool);  // prefill
+  Feed(*c, s, 150, 1, pool);   // decode
+  ASSERT_TRUE(c->CheckInvariants().ok()) << c->CheckInvariants().ToString();
+  const int n = 850, block = 128;
+  for (int l = 0; l < s.shape.n_layer; ++l)
+    for (int h = 0; h < s.shape.n_head_kv; ++h) {
+      int count[3] = {0, 0, 0};
+      for (int p = 0; p < n; ++p) {
+        const int t = c->TierOf(l, h, p);
+        ASSERT_GE(t, 0) << "position " << p << " lost";
+        ++count[t];
+      }
+      EXPECT_EQ(count[2] % block, 0) << "layer " << l << " head " << h;
+      EXPECT_GT(count[2], 0);
+      // Warm holds less than a block beyond its (zero) budget once the policy has run.
+      EXPECT_LT(count[1], block + c->config().migrate_interval);
+      for (int p = 0; p < c->config().n_anchors; ++p) EXPECT_EQ(c->TierOf(l, h, p), 0) << "anchor " << p;
+      for (int p = n - c->config().protect_recent; p < n; ++p) EXPECT_EQ(c->TierOf(l, h, p), 0) << "recent " << p;
+    }
+  const CacheStats st = c->Stats();
+  EXPECT_EQ(st.hot.tokens + st.warm.tokens + st.cold.tokens, int64_t(n) * 4);
+  EXPECT_EQ(st.evicted, 0);
+  // head_dim 64: f16 256 bytes; warm int4 keys 32 + 2x2 (scale, zero), symmetric values 32 + 2;
+  // cold int2 keys 16 + 4 * 64 / 128 per channel, symmetric int2 values 16 + 2.
+  const double bits = 8.0 * (256.0 * st.hot.tokens + 70.0 * st.warm.tokens + 36.0 * st.cold.tokens) /
+                      (128.0 * (st.hot.tokens + st.warm.tokens + st.cold.tokens));
+  EXPECT_NEAR(st.bits_per_value, bits, 1e-9);
+  EXPECT_LT(st.bits_per_value, 3.0);
+}
+
+TEST(CacheConfig, CompactPagesHoldWholeKeyBlocks) {
+  auto ok = CacheConfig::Parse("akv:compact");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_GE(ok->PageSizeFor(512), 128);
 }
 
 TEST(Baselines, UniformQuantizesEverything) {

@@ -379,13 +379,26 @@ void AccumulateQuantValues(const TileView& t, const float* HWY_RESTRICT p, const
   HWY_ALIGN float zeros[kTileSlots * kKernelMaxHeadDim / 32];
   const int count = t.n_valid * groups;  // only the tile's valid slots exist for a partial tile
   int i = 0;
-  for (; i + kLanes <= count; i += kLanes) {
-    hn::Store(LoadF16AsF32(t.value_scales + i), df, scales + i);
-    hn::Store(LoadF16AsF32(t.value_zeros + i), df, zeros + i);
-  }
-  for (; i < count; ++i) {
-    scales[i] = F16ToF32(t.value_scales[i]);
-    zeros[i] = F16ToF32(t.value_zeros[i]);
+  if (t.value_zeros) {
+    for (; i + kLanes <= count; i += kLanes) {
+      hn::Store(LoadF16AsF32(t.value_scales + i), df, scales + i);
+      hn::Store(LoadF16AsF32(t.value_zeros + i), df, zeros + i);
+    }
+    for (; i < count; ++i) {
+      scales[i] = F16ToF32(t.value_scales[i]);
+      zeros[i] = F16ToF32(t.value_zeros[i]);
+    }
+  } else {  // symmetric values: zero = SymmetricZero(scale), the same f32 product as the codec's
+    const VF factor = hn::Set(df, -0.5f * static_cast<float>(MaxCode(kBits)));
+    for (; i + kLanes <= count; i += kLanes) {
+      const VF s = LoadF16AsF32(t.value_scales + i);
+      hn::Store(s, df, scales + i);
+      hn::Store(hn::Mul(s, factor), df, zeros + i);
+    }
+    for (; i < count; ++i) {
+      scales[i] = F16ToF32(t.value_scales[i]);
+      zeros[i] = SymmetricZero(scales[i], kBits);
+    }
   }
   int c0 = 0;
   if constexpr (kRows <= 4 && kUnitValues / kLanes <= 2) {
@@ -569,7 +582,7 @@ TileView MakeTileView(const KvSegment& seg, int head_dim, int tile, TilePosition
   if (IsQuantized(seg.value_codec.format)) {
     const size_t at = size_t(first) * (head_dim / seg.value_codec.group_size);
     t.value_scales = seg.value_scales + at;
-    t.value_zeros = seg.value_zeros + at;
+    t.value_zeros = seg.value_zeros ? seg.value_zeros + at : nullptr;  // null: symmetric
   }
   if (positions) {
     for (int j = 0; j < t.n_valid; ++j) {
@@ -608,7 +621,7 @@ void PrefetchTileSections(const KvSegment& seg, int head_dim, int tile) {
   if (t.value_scales) {
     const size_t n = size_t(t.n_valid) * (head_dim / t.value_group);
     PrefetchBytes<kLocality>(t.value_scales, n * sizeof(f16_t));
-    PrefetchBytes<kLocality>(t.value_zeros, n * sizeof(f16_t));
+    if (t.value_zeros) PrefetchBytes<kLocality>(t.value_zeros, n * sizeof(f16_t));
   }
 }
 

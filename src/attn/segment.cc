@@ -35,7 +35,7 @@ Status ValidateSegment(const KvSegment& s, int head_dim, const std::string& what
     return InvalidArgument(what + ": positions, key data and value data are required");
   if (IsQuantized(s.key_codec.format) && (!s.key_scales || !s.key_zeros))
     return InvalidArgument(what + ": " + CodecName(s.key_codec) + " keys need scales and zeros");
-  if (IsQuantized(s.value_codec.format) && (!s.value_scales || !s.value_zeros))
+  if (IsQuantized(s.value_codec.format) && (!s.value_scales || (!s.value_zeros && !s.value_codec.symmetric)))
     return InvalidArgument(what + ": " + CodecName(s.value_codec) + " values need scales and zeros");
   return Status::Ok();
 }

@@ -31,6 +31,8 @@ const Field kFields[] = {
     {"cold_value_bits", &CacheConfig::cold_value_bits, "bits of cold values if different from the keys (0: cold_bits)"},
     {"group_size", &CacheConfig::group_size, "values per quantization group: 32, 64 or 128"},
     {"kivi_keys", &CacheConfig::kivi_keys, "quantize warm/cold keys per channel over blocks of group_size tokens (KIVI)"},
+    {"cold_key_block", &CacheConfig::cold_key_block, "> 0: cold keys per channel over blocks of this many tokens (32, 64, 128); warm stays per token and stages them"},
+    {"symmetric_values", &CacheConfig::symmetric_values, "quantized values keep a scale only, zero = -scale * (2^bits - 1) / 2 (saves 16 bits per group)"},
     {"hadamard", &CacheConfig::hadamard, "rotate keys (and queries) by a Hadamard transform before quantizing"},
     {"page_size", &CacheConfig::page_size, "token slots per page (multiple of 32; 0: auto, context/16 as a power of two in [64, 256])"},
     {"cold_attend_all", &CacheConfig::cold_attend_all, "attention reads every cold page (else only promoted ones)"},
@@ -72,6 +74,10 @@ const Preset kPresets[] = {
      "sinks + recent + 5% heavy hitters in f16, every other token int4 (groups of 32): ~5.6 bits/value"},
     {"akv", "aggressive", "hot_budget=0.03,warm_budget=0.3,warm_bits=4,cold_bits=2,warm_value_bits=2,cold_value_bits=0,group_size=64",
      "f16 sinks + recent, 30% int4 keys / int2 values, the rest int2: ~3.3 bits/value"},
+    {"akv", "compact", "hot_budget=0,warm_budget=0,warm_bits=4,cold_bits=2,cold_value_bits=2,cold_key_block=128,"
+     "symmetric_values=true,group_size=64,n_anchors=4,protect_recent=8,layer_adaptive=false,rank_by_recency=true",
+     "f16 sinks + the last 8 tokens, an int4 staging block, the rest int2 (keys per channel over 128 tokens, "
+     "values symmetric): ~2.45 bits/value at 2K"},
     {"window", "default", AKV_EVICT_BASE "rank_by_recency=true,n_anchors=4,protect_recent=0",
      "StreamingLLM: 4 attention sinks + the most recent tokens, the rest evicted"},
     {"streamingllm", "default", AKV_EVICT_BASE "rank_by_recency=true,n_anchors=4,protect_recent=0", "alias of window"},
@@ -243,8 +249,18 @@ Status CacheConfig::Validate() const {
     return InvalidArgument("kivi_keys needs page_size to be a multiple of group_size");
   if (kivi_keys && !rank_by_recency)
     return InvalidArgument("kivi_keys quantizes keys in blocks of consecutive tokens: it needs rank_by_recency=true");
+  if (cold_key_block && kivi_keys)
+    return InvalidArgument("cold_key_block and kivi_keys both set how keys are grouped: use one");
   if (kivi_keys && (warm_budget < 1 || max_total > 0))
     return InvalidArgument("kivi_keys keeps every quantized token warm: it needs warm_budget=1 and no max_total");
+  if (cold_key_block != 0 && cold_key_block != 32 && cold_key_block != 64 && cold_key_block != 128)
+    return InvalidArgument("cold_key_block must be 0 (off), 32, 64 or 128, got " + std::to_string(cold_key_block));
+  if (cold_key_block && page_size != 0 && page_size % cold_key_block != 0)
+    return InvalidArgument("cold_key_block needs page_size to be a multiple of it");
+  // A per-channel block shares its scales: its slots can neither leave one by one (promotion,
+  // eviction) nor be compacted into another page.
+  if (cold_key_block && (!cold_attend_all || max_total > 0))
+    return InvalidArgument("cold_key_block keeps cold blocks whole: it needs cold_attend_all=true and no max_total");
   if (!(hot_budget >= 0)) return InvalidArgument("hot_budget must be >= 0");
   if (score_mode != "attn" && score_mode != "pivotal" && score_mode != "akcb")
     return InvalidArgument("score_mode must be attn, pivotal or akcb, got '" + score_mode + "'");
@@ -327,6 +343,7 @@ int CacheConfig::PageSizeFor(int64_t context) const {
   int size = 64;
   while (size < 256 && size < context / 16) size *= 2;
   if (kivi_keys) size = std::max(size, group_size);
+  size = std::max(size, cold_key_block);
   return size;
 }
 

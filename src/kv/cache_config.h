@@ -32,6 +32,9 @@ struct CacheConfig {
   int cold_value_bits = 2;     // values of the cold tier (0: cold_bits)
   int group_size = 64;         // quantization group (32, 64, 128)
   bool kivi_keys = false;      // warm/cold keys quantized per channel over blocks of group_size tokens
+  int cold_key_block = 0;      // > 0: cold keys per channel over blocks of this many tokens (32, 64, 128);
+                               // warm keys stay per token, so warm stages tokens until a block fills
+  bool symmetric_values = false;  // quantized values store a scale only (zero = -scale * qmax / 2)
   bool hadamard = true;        // rotate keys before quantization
   int page_size = 0;           // slots per page; 0: PageSizeFor(context) (see docs/CACHE.md)
   bool cold_attend_all = true; // attend every cold page (CPU: cheap), else only promoted pages
@@ -66,7 +69,7 @@ struct CacheConfig {
 
   // Parses "METHOD[:PRESET][,key=value...]"; errors name the key and the allowed values.
   static StatusOr<CacheConfig> Parse(const std::string& spec);
-  // Applies `method`'s preset (akv: quality, balanced, aggressive; kivi: 2, 4; ...). Empty: the
+  // Applies `method`'s preset (akv: quality, balanced, aggressive, compact; kivi: 2, 4; ...). Empty: the
   // method's default preset.
   Status ApplyPreset(const std::string& name);
   // Method names the parser knows, with one-line descriptions.

@@ -79,9 +79,14 @@ StatusOr<std::unique_ptr<TieredCache>> TieredCache::Create(const CacheConfig& co
   CodecSpec warm_k = config.kivi_keys ? CodecSpec::Kivi(config.warm_bits, config.group_size, config.hadamard)
                                       : CodecSpec::Quantized(config.warm_bits, config.group_size, config.hadamard);
   CodecSpec warm_v = CodecSpec::Quantized(config.warm_value_bits ? config.warm_value_bits : config.warm_bits, config.group_size);
-  CodecSpec cold_k = config.kivi_keys ? CodecSpec::Kivi(config.cold_bits, config.group_size, config.hadamard)
-                                      : CodecSpec::Quantized(config.cold_bits, config.group_size, config.hadamard);
+  CodecSpec cold_k = config.kivi_keys        ? CodecSpec::Kivi(config.cold_bits, config.group_size, config.hadamard)
+                     : config.cold_key_block ? CodecSpec::Kivi(config.cold_bits, config.cold_key_block, config.hadamard)
+                                             : CodecSpec::Quantized(config.cold_bits, config.group_size, config.hadamard);
   CodecSpec cold_v = CodecSpec::Quantized(config.cold_value_bits ? config.cold_value_bits : config.cold_bits, config.group_size);
+  if (config.symmetric_values) {
+    warm_v = warm_v.Symmetric();
+    cold_v = cold_v.Symmetric();
+  }
   if (config.group_size > hd && !config.kivi_keys)
     return InvalidArgument("group_size " + std::to_string(config.group_size) + " exceeds the head dimension " +
                            std::to_string(hd));
@@ -456,40 +461,50 @@ void TieredCache::Migrate(int layer, int head, bool decode) {
   if (layout_[1].per_channel_keys()) {
     // KIVI keys are quantized a block of group_size tokens at a time.
     hot_excess = hot_excess / config_.group_size * config_.group_size;
-    DemoteBlocks(hs, lowest({0}, hot_excess));
+    DemoteBlocks(hs, lowest({0}, hot_excess), Tier::kWarm);
   } else {
     for (const Candidate& x : lowest({0}, hot_excess)) {
       MoveSlot(hs, *x.page, x.slot, Tier::kWarm);
       ++demotions_;
     }
-    for (const Candidate& x : lowest({1}, hs.count[1] - WarmBudget(stored))) {
-      MoveSlot(hs, *x.page, x.slot, Tier::kCold);
-      ++demotions_;
+    int64_t warm_excess = hs.count[1] - WarmBudget(stored);
+    if (layout_[2].per_channel_keys()) {
+      // cold_key_block: the warm tier stages tokens per token until a whole block can go cold.
+      const int block = layout_[2].key.group_size;
+      DemoteBlocks(hs, lowest({1}, warm_excess / block * block), Tier::kCold);
+    } else {
+      for (const Candidate& x : lowest({1}, warm_excess)) {
+        MoveSlot(hs, *x.page, x.slot, Tier::kCold);
+        ++demotions_;
+      }
     }
   }
   for (int t = 0; t < kTiers; ++t) Compact(hs, t);
 }
 
-void TieredCache::DemoteBlocks(HeadStore& hs, std::vector<SlotRef> slots) {
-  const int G = config_.group_size, hd = shape_.head_dim;
+void TieredCache::DemoteBlocks(HeadStore& hs, std::vector<SlotRef> slots, Tier to) {
+  const PageLayout& W = layout_[static_cast<int>(to)];
+  const int G = W.key.group_size, hd = shape_.head_dim;
   const int64_t n = static_cast<int64_t>(slots.size()) / G * G;
   if (n == 0) return;
-  // Oldest first, so blocks hold consecutive tokens as KIVI's do.
+  // Lowest ranked first, ties (and rank_by_recency) oldest first, so KIVI's blocks hold
+  // consecutive tokens.
   std::vector<SlotRef> order(slots.begin(), slots.end());
   std::sort(order.begin(), order.end(), [](const SlotRef& a, const SlotRef& b) {
     return a.score != b.score ? a.score < b.score : a.position < b.position;
   });
   order.resize(n);
-  const PageLayout& W = layout_[1];
   std::vector<float> keys(static_cast<size_t>(G) * hd), value(hd);
   for (int64_t b = 0; b < n; b += G) {
-    Page* dst = TailPage(hs, Tier::kWarm);  // capacity is a multiple of G and blocks fill it whole
+    Page* dst = TailPage(hs, to);  // capacity is a multiple of G and blocks fill it whole
     const int first = dst->n;
     for (int i = 0; i < G; ++i) {
       const SlotRef& x = order[b + i];
       const PageLayout& S = *x.page->layout;
       DecodeKeySlot(S.key, hd, x.page->key_data(), x.page->key_scales(), x.page->key_zeros(), x.slot, &keys[i * hd]);
-      if (W.key.hadamard) (void)HadamardRotate(&keys[i * hd], hd);
+      if (W.key.hadamard && !S.key.hadamard) (void)HadamardRotate(&keys[i * hd], hd);
+      if (!W.key.hadamard && S.key.hadamard) (void)HadamardRotateInverse(&keys[i * hd], hd);
+      --hs.count[static_cast<int>(x.page->tier)];
       DecodeValueSlot(S.value, hd, x.page->value_data(), x.page->value_scales(), x.page->value_zeros(), x.slot, value.data());
       (void)EncodeValueSlot(W.value, hd, value.data(), first + i, dst->value_data(), dst->value_scales(), dst->value_zeros());
       ExtendKeySummary(&keys[i * hd], hd, dst->key_min(), dst->key_max());
@@ -503,8 +518,7 @@ void TieredCache::DemoteBlocks(HeadStore& hs, std::vector<SlotRef> slots) {
     }
     (void)EncodeKeyBlockPerChannel(W.key, hd, keys.data(), first, dst->key_data(), dst->key_scales(), dst->key_zeros());
     dst->n += G;
-    hs.count[1] += G;
-    hs.count[0] -= G;
+    hs.count[static_cast<int>(to)] += G;
     demotions_ += G;
   }
   // Remove the moved slots from their hot pages, page by page in descending slot order.

@@ -68,8 +68,9 @@ class TieredCache : public KvCache {
     int32_t position;
   };
   void Migrate(int layer, int head, bool decode);
-  // KIVI: moves whole blocks of group_size slots (oldest first) from hot to per-channel warm pages.
-  void DemoteBlocks(HeadStore& hs, std::vector<SlotRef> slots);
+  // Moves whole blocks of slots (lowest ranked, then oldest first) into per-channel-key pages of
+  // tier `to`: KIVI (hot -> warm, blocks of group_size) and cold_key_block (warm -> cold).
+  void DemoteBlocks(HeadStore& hs, std::vector<SlotRef> slots, Tier to);
   double LayerBudgetScale(int layer) const;
   void Promote(int layer, int head);
   void ComputeLayerStats();

@@ -54,6 +54,7 @@ std::string CodecName(const CodecSpec& c) {
     s += std::to_string(c.group_size);
   }
   if (c.hadamard) s += "+hadamard";
+  if (c.symmetric) s += "+sym";
   return s;
 }
 
@@ -88,6 +89,7 @@ Status ValidateKeyCodec(const CodecSpec& c, int head_dim) {
   AKV_RETURN_IF_ERROR(ValidateCommon(c, head_dim, "key"));
   if (c.grouping == KeyGrouping::kPerChannel && !IsQuantized(c.format))
     return InvalidArgument("key codec " + CodecName(c) + ": per-channel grouping needs a quantized format");
+  if (c.symmetric) return InvalidArgument("key codec " + CodecName(c) + ": symmetric quantization is for values only");
   return Status::Ok();
 }
 
@@ -96,6 +98,8 @@ Status ValidateValueCodec(const CodecSpec& c, int head_dim) {
   if (c.grouping != KeyGrouping::kPerToken)
     return InvalidArgument("value codec " + CodecName(c) + ": values are quantized per token only");
   if (c.hadamard) return InvalidArgument("value codec " + CodecName(c) + ": Hadamard rotation is for keys only");
+  if (c.symmetric && !IsQuantized(c.format))
+    return InvalidArgument("value codec " + CodecName(c) + ": symmetric needs a quantized format");
   return Status::Ok();
 }
 
@@ -112,7 +116,8 @@ double ValueBytesPerToken(const CodecSpec& c, int head_dim) {
   const int bits = BitsPerValue(c.format);
   const double codes = double(head_dim) * bits / 8;
   if (!IsQuantized(c.format)) return codes;
-  return codes + 4.0 * (head_dim / c.group_size);
+  // f16 scale and zero per group; symmetric: the scale only.
+  return codes + (c.symmetric ? 2.0 : 4.0) * (head_dim / c.group_size);
 }
 
 }  // namespace akv

@@ -57,6 +57,12 @@ Status QuantizeRow(const float* x, int n, int bits, int group_size, uint8_t* pac
 void DequantizeRow(const uint8_t* packed, const f16_t* scales, const f16_t* zeros, int n, int bits,
                    int group_size, float* out);
 
+// Symmetric variant (values of a `symmetric` codec): per group only a scale, the smallest f16 with
+// SymmetricZero(scale) <= min(group) and fma(2^bits - 1, scale, zero) >= max(group), i.e. the
+// grid [-s * q / 2, s * q / 2] covers the group; codes as above with that implied zero. Scalar
+// (it runs once per appended token and group). Same errors as QuantizeRow.
+Status QuantizeRowSymmetric(const float* x, int n, int bits, int group_size, uint8_t* packed, f16_t* scales);
+
 // Unpacked variant for scattering into key tiles: one code byte per value.
 Status QuantizeToCodesReference(const float* x, int n, int bits, int group_size, uint8_t* codes,
                                 f16_t* scales, f16_t* zeros);

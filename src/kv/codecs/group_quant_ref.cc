@@ -55,20 +55,26 @@ Status CheckQuantizableRange(float lo, float hi) {
                          std::to_string(hi) + "], outside the f16 range of the scales (or NaN)");
 }
 
+// Min and max of group g (`size` values at xg); an error for NaN or a range the f16 scales cannot hold.
+static Status GroupRange(const float* xg, int size, int g, float* lo, float* hi) {
+  *lo = *hi = xg[0];
+  bool has_nan = false;
+  for (int i = 0; i < size; ++i) {
+    has_nan |= xg[i] != xg[i];
+    *lo = std::min(*lo, xg[i]);
+    *hi = std::max(*hi, xg[i]);
+  }
+  if (has_nan) return InvalidArgument("group quantization: NaN in group " + std::to_string(g));
+  return CheckQuantizableRange(*lo, *hi);
+}
+
 Status QuantizeToCodesReference(const float* x, int n, int bits, int group_size, uint8_t* codes,
                                 f16_t* scales, f16_t* zeros) {
   AKV_RETURN_IF_ERROR(CheckGroupQuantArgs(n, bits, group_size));
   for (int g = 0; g < n / group_size; ++g) {
     const float* xg = x + g * group_size;
-    float lo = xg[0], hi = xg[0];
-    bool has_nan = false;
-    for (int i = 0; i < group_size; ++i) {
-      has_nan |= xg[i] != xg[i];
-      lo = std::min(lo, xg[i]);
-      hi = std::max(hi, xg[i]);
-    }
-    if (has_nan) return InvalidArgument("group quantization: NaN in group " + std::to_string(g));
-    AKV_RETURN_IF_ERROR(CheckQuantizableRange(lo, hi));
+    float lo, hi;
+    AKV_RETURN_IF_ERROR(GroupRange(xg, group_size, g, &lo, &hi));
     const GroupParams p = ChooseGroupParams(lo, hi, bits);
     scales[g] = p.scale;
     zeros[g] = p.zero;
@@ -86,6 +92,30 @@ Status QuantizeRowReference(const float* x, int n, int bits, int group_size, uin
   for (int g = 0; g < n / group_size; ++g) {
     AKV_RETURN_IF_ERROR(QuantizeToCodesReference(x + g * group_size, group_size, bits, group_size,
                                                  codes, scales + g, zeros + g));
+    for (int u = 0; u < group_size / kUnitValues; ++u)
+      PackUnit(codes + u * kUnitValues, bits, packed + (g * group_size / kUnitValues + u) * UnitBytes(bits));
+  }
+  return Status::Ok();
+}
+
+Status QuantizeRowSymmetric(const float* x, int n, int bits, int group_size, uint8_t* packed, f16_t* scales) {
+  AKV_RETURN_IF_ERROR(CheckGroupQuantArgs(n, bits, group_size));
+  const int max_code = MaxCode(bits);
+  uint8_t codes[128];
+  for (int g = 0; g < n / group_size; ++g) {
+    const float* xg = x + g * group_size;
+    float lo, hi;
+    AKV_RETURN_IF_ERROR(GroupRange(xg, group_size, g, &lo, &hi));
+    const float m = std::max(-lo, hi);
+    f16_t scale = F32ToF16(m / (0.5f * float(max_code)));
+    // Round up until the grid covers the group (f16 rounding: at most a couple of steps).
+    while (m > 0 && (SymmetricZero(F16ToF32(scale), bits) > lo ||
+                     std::fma(float(max_code), F16ToF32(scale), SymmetricZero(F16ToF32(scale), bits)) < hi))
+      scale = NextUpNonNegativeF16(scale);
+    scales[g] = scale;
+    const float s = F16ToF32(scale);
+    const float zero = SymmetricZero(s, bits), inv_scale = InverseScale(s);
+    for (int i = 0; i < group_size; ++i) codes[i] = m > 0 ? QuantizeValue(xg[i], zero, inv_scale, max_code) : 0;
     for (int u = 0; u < group_size / kUnitValues; ++u)
       PackUnit(codes + u * kUnitValues, bits, packed + (g * group_size / kUnitValues + u) * UnitBytes(bits));
   }

@@ -61,7 +61,7 @@ StatusOr<PageLayout> PageLayout::Make(const CodecSpec& key, const CodecSpec& val
   l.value_data_offset = section(l.value_tile_bytes * l.tiles());
   if (IsQuantized(value.format)) {
     l.value_scales_offset = section(sizeof(uint16_t) * capacity * l.value_groups);
-    l.value_zeros_offset = section(sizeof(uint16_t) * capacity * l.value_groups);
+    if (!value.symmetric) l.value_zeros_offset = section(sizeof(uint16_t) * capacity * l.value_groups);
   }
   l.key_min_offset = section(sizeof(uint16_t) * head_dim);
   l.key_max_offset = section(sizeof(uint16_t) * head_dim);

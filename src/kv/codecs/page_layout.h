@@ -12,7 +12,7 @@
 //   value data    [capacity / 32 tiles] of one value tile: [D / U units][32 slots][unit bytes],
 //                 U = 16 channels of f16/bf16 (32 bytes) or one packed unit of 32 channels (intB)
 //   value scales  f16 [capacity][D / G]
-//   value zeros   same shape
+//   value zeros   same shape (absent for symmetric values: zero = SymmetricZero(scale))
 //   key min, max  f16 [D] each: per-channel bounds of the stored (de-quantized, rotated) keys,
 //                 rounded outward, so q.k over the page is bounded without reading it
 //

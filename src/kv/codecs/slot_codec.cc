@@ -72,8 +72,12 @@ Status EncodeValueSlot(const CodecSpec& codec, int head_dim, const float* value,
     case KvFormat::kBF16: AKV_RETURN_IF_ERROR(F32RowToBF16(value, head_dim, reinterpret_cast<bf16_t*>(row))); break;
     default: {
       const int groups = head_dim / codec.group_size;
-      AKV_RETURN_IF_ERROR(QuantizeRow(value, head_dim, BitsPerValue(codec.format), codec.group_size, row,
-                                      value_scales + size_t(slot) * groups, value_zeros + size_t(slot) * groups));
+      if (codec.symmetric)
+        AKV_RETURN_IF_ERROR(QuantizeRowSymmetric(value, head_dim, BitsPerValue(codec.format), codec.group_size, row,
+                                                 value_scales + size_t(slot) * groups));
+      else
+        AKV_RETURN_IF_ERROR(QuantizeRow(value, head_dim, BitsPerValue(codec.format), codec.group_size, row,
+                                        value_scales + size_t(slot) * groups, value_zeros + size_t(slot) * groups));
     }
   }
   const size_t unit_bytes = ValueUnitBytes(codec);
@@ -104,7 +108,6 @@ void DecodeKeySlot(const CodecSpec& codec, int head_dim, const void* key_data,
 
 void DecodeValueSlot(const CodecSpec& codec, int head_dim, const void* value_data,
                      const f16_t* value_scales, const f16_t* value_zeros, int slot, float* value) {
-  const size_t unit_bytes = ValueUnitBytes(codec);
   const int unit_channels = ValueUnitChannels(codec);
   const uint8_t* base = static_cast<const uint8_t*>(value_data);
   for (int u = 0; u < head_dim / unit_channels; ++u) {
@@ -119,7 +122,9 @@ void DecodeValueSlot(const CodecSpec& codec, int head_dim, const void* value_dat
       for (int c = 0; c < unit_channels; ++c) {
         const int g = (u * unit_channels + c) / codec.group_size;
         const size_t at = size_t(slot) * (head_dim / codec.group_size) + g;
-        out[c] = DequantizeValue(GetPackedCode(unit, bits, c), F16ToF32(value_scales[at]), F16ToF32(value_zeros[at]));
+        const float scale = F16ToF32(value_scales[at]);
+        const float zero = codec.symmetric ? SymmetricZero(scale, bits) : F16ToF32(value_zeros[at]);
+        out[c] = DequantizeValue(GetPackedCode(unit, bits, c), scale, zero);
       }
     }
   }
@@ -173,7 +178,7 @@ void CopyValueSlotBetween(const CodecSpec& codec, int head_dim, const void* src_
     const int groups = head_dim / codec.group_size;
     for (int g = 0; g < groups; ++g) {
       dst_scales[size_t(to) * groups + g] = src_scales[size_t(from) * groups + g];
-      dst_zeros[size_t(to) * groups + g] = src_zeros[size_t(from) * groups + g];
+      if (!codec.symmetric) dst_zeros[size_t(to) * groups + g] = src_zeros[size_t(from) * groups + g];
     }
   }
 }
