@@ -38,11 +38,8 @@ tmp, rounds, out, depth, n, t, model = sys.argv[1:8]
 caches = sys.argv[8:]
 runs = []
 for r in range(1, int(rounds) + 1):
-    with open(f"{tmp}/round{r}.json") as f:
-        doc = json.load(f)
-    rows = doc if isinstance(doc, list) else doc.get("results", doc.get("result", []))
-    for row in rows:
-        runs.append({"round": r, **row})
+    with open(f"{tmp}/round{r}.json") as f:  # akv bench --json: an array of results
+        runs += [{"round": r, **row} for row in json.load(f)]
 summary = {}
 for c in caches:
     tps = [x["tokens_per_s"] for x in runs if x["cache"] == c]
