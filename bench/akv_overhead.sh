@@ -5,6 +5,9 @@
 # and prints the mean tokens/s per cache and its ratio to the f16 cache.
 #   bash bench/akv_overhead.sh DEPTH [ROUNDS] [N_PREDICT] [CACHES...]
 #   bash bench/akv_overhead.sh 4096 3 128 full akv:balanced akv:compact
+# Each process fills the depth once per cache (akv bench --fill-once: the warm-up and the 3
+# repetitions continue that sequence, so they decode after DEPTH + N .. DEPTH + 4N tokens);
+# AKV_REFILL=1 re-prefills before every repetition instead (llama-bench's way, 4x the prefills).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEPTH=${1:?usage: akv_overhead.sh DEPTH [ROUNDS] [N_PREDICT] [CACHES...]}
@@ -14,6 +17,8 @@ shift $(($# < 3 ? $# : 3))
 CACHES=("$@")
 [[ ${#CACHES[@]} -gt 0 ]] || CACHES=(full akv:balanced akv:compact)
 T=${AKV_THREADS:-2}
+FILL=(--fill-once)
+[[ ${AKV_REFILL:-0} == 1 ]] && FILL=()
 S=${AKV_SHARED:-../shared}
 MODEL=${AKV_MODEL:-$S/models/akv-tiny-llama-25m-f16.gguf}
 OUT=${AKV_OUT:-bench/results/akv-overhead-$DEPTH.json}
@@ -28,7 +33,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
   fi
   args=()
   for c in "${order[@]}"; do args+=(--cache "$c"); done
-  ./build/akv bench -m "$MODEL" -t "$T" -p 0 -n "$N" -d "$DEPTH" -r 3 "${args[@]}" \
+  ./build/akv bench -m "$MODEL" -t "$T" -p 0 -n "$N" -d "$DEPTH" -r 3 "${FILL[@]}" "${args[@]}" \
     --json "$TMP/round$r.json" >&2
 done
 
@@ -51,7 +56,9 @@ for c, s in summary.items():
     if base:
         s["vs_full"] = s["mean_tokens_per_s"] / base
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-doc = {"command": f"bash bench/akv_overhead.sh {depth} {rounds} {n} " + " ".join(caches),
+refill = os.environ.get("AKV_REFILL", "0") == "1"
+doc = {"command": ("AKV_REFILL=1 " if refill else "") + f"bash bench/akv_overhead.sh {depth} {rounds} {n} " + " ".join(caches),
+       "fill_once": not refill,
        "model": os.path.basename(model), "threads": int(t), "cpu": cpu,
        "date": datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC"),
        "summary": summary, "runs": runs}

@@ -262,6 +262,103 @@ TEST(TieredCache, PerLayerHotBudgets) {
   EXPECT_EQ(st.hot_per_layer[1].tokens, 200 * s.shape.n_head_kv);
 }
 
+TEST(TieredCache, DistributionStatsOfKnownDistributions) {
+  const auto uniform = TieredCache::DistributionStats({2, 2, 2, 2, 2, 2, 2, 2});
+  EXPECT_NEAR(uniform.entropy, 1.0, 1e-12);
+  EXPECT_NEAR(uniform.variance, 0.0, 1e-12);
+  // One-hot over n = 4: entropy 0; p - 1/n = (3/4, -1/4 x 3): n^2 var = n - 1 = 3, kurtosis
+  // ((n-1)^3 + 1) / (n (n-1)) = 28 / 12.
+  const auto one_hot = TieredCache::DistributionStats({5, 0, 0, 0});
+  EXPECT_NEAR(one_hot.entropy, 0.0, 1e-12);
+  EXPECT_NEAR(one_hot.variance, 3.0, 1e-12);
+  EXPECT_NEAR(one_hot.kurtosis, 28.0 / 12.0, 1e-12);
+  // Two equal halves over n = 4 ({1/2, 1/2, 0, 0}): entropy log 2 / log 4, n^2 var = 1, kurtosis 1.
+  const auto halves = TieredCache::DistributionStats({0, 3, 0, 3});
+  EXPECT_NEAR(halves.entropy, 0.5, 1e-12);
+  EXPECT_NEAR(halves.variance, 1.0, 1e-12);
+  EXPECT_NEAR(halves.kurtosis, 1.0, 1e-12);
+  // Scale-free, and degenerate inputs give zeros rather than NaN.
+  const auto scaled = TieredCache::DistributionStats({0, 300, 0, 300});
+  EXPECT_NEAR(scaled.variance, halves.variance, 1e-12);
+  const auto empty = TieredCache::DistributionStats({0, 0, 0});
+  EXPECT_EQ(empty.entropy, 0.0);
+  EXPECT_EQ(empty.kurtosis, 0.0);
+}
+
+TEST(TieredCache, LayerRulesKeepTheTotalHotBudget) {
+  auto cfg = CacheConfig::Parse("akv,layer_stats=entropy");
+  ASSERT_TRUE(cfg.ok());
+  // Entropy bands (tau 0.1 / 0.3 / 0.6): 0.5, 0.75, 1, 1.5 before renormalization (mean 0.9375).
+  std::vector<TieredCache::LayerAttentionStats> st = {{0.05, 9, 40}, {0.2, 5, 20}, {0.5, 2, 8}, {0.9, 0.5, 3}};
+  auto e = TieredCache::LayerHotScales(*cfg, st);
+  const double raw[] = {0.5, 0.75, 1.0, 1.5};
+  for (int l = 0; l < 4; ++l) EXPECT_NEAR(e[l], raw[l] / 0.9375, 1e-12) << l;
+  // ARKV: H^(1/tau1) V^(1/tau2) K^(1/tau3) over the largest, then renormalized.
+  auto a_cfg = CacheConfig::Parse("akv,layer_stats=arkv,tau1=0.5,tau2=1,tau3=2");
+  ASSERT_TRUE(a_cfg.ok());
+  st = {{0.5, 4, 9}, {1.0, 1, 4}};
+  auto a = TieredCache::LayerHotScales(*a_cfg, st);
+  const double pref0 = 0.25 * 4 * 3, pref1 = 1.0 * 1 * 2;  // 3 and 2
+  EXPECT_NEAR(a[0], (pref0 / 3) / ((pref0 / 3 + pref1 / 3) / 2), 1e-12);
+  EXPECT_NEAR(a[1], (pref1 / 3) / ((pref0 / 3 + pref1 / 3) / 2), 1e-12);
+  EXPECT_NEAR(a[0] + a[1], 2.0, 1e-12);
+  EXPECT_FALSE(CacheConfig::Parse("akv,layer_stats=median").ok());
+}
+
+// Layer 0 attends with zero queries (uniform attention: entropy near 1), layer 1 with sharp ones
+// (a few keys take the mass): the rule gives layer 0 more f16 tokens and fewer int4 ones, and every
+// layer keeps hot + warm = the two budgets.
+TEST(TieredCache, LayerAdaptiveSplitsFullAndQuantizedPerLayer) {
+  for (const char* rule : {"entropy", "arkv"}) {
+    ThreadPool pool(1);
+    Synthetic s;
+    // Entropy thresholds between the two layers' (about 0.8 and 0.99 here).
+    auto cfg = CacheConfig::Parse(std::string("akv,hot_budget=128,warm_budget=256,n_anchors=4,protect_recent=16,"
+                                              "prefill_chunk=32,tau1=0.5,tau2=0.9,tau3=0.97,layer_stats=") + rule);
+    ASSERT_TRUE(cfg.ok());
+    auto made = TieredCache::Create(*cfg, s.shape, 4096);
+    ASSERT_TRUE(made.ok());
+    TieredCache& cache = **made;
+    const int kvd = s.shape.n_head_kv * s.shape.head_dim, qd = kvd * s.shape.n_q_per_kv, n = 1024, chunk = 32;
+    const float q_scale[2] = {0.f, 6.f};
+    for (int done = 0; done < n; done += chunk) {
+      std::vector<int32_t> pos(chunk);
+      std::iota(pos.begin(), pos.end(), done);
+      for (int l = 0; l < 2; ++l) {
+        auto k = s.Rand(static_cast<size_t>(chunk) * kvd), v = s.Rand(static_cast<size_t>(chunk) * kvd);
+        auto q = s.Rand(static_cast<size_t>(chunk) * qd);
+        for (float& x : q) x *= q_scale[l];
+        ASSERT_TRUE(cache.Append(l, k.data(), v.data(), pos.data(), chunk).ok());
+        std::vector<float> out(static_cast<size_t>(chunk) * qd);
+        ASSERT_TRUE(cache.Attend(l, q.data(), pos.data(), chunk, out.data(), pool).ok());
+      }
+      cache.EndStep();
+    }
+    ASSERT_TRUE(cache.CheckInvariants().ok()) << cache.CheckInvariants().ToString();
+    const CacheStats st = cache.Stats();
+    ASSERT_EQ(st.layer_policy.size(), 2u) << rule;
+    for (int l = 0; l < 2; ++l)
+      std::printf("%s layer %d: entropy %.3f variance %.2f kurtosis %.1f hot x %.3f\n", rule, l, st.layer_policy[l].entropy,
+                  st.layer_policy[l].variance, st.layer_policy[l].kurtosis, st.layer_policy[l].hot_scale);
+    EXPECT_GT(st.layer_policy[0].entropy, 0.95) << rule;
+    EXPECT_LT(st.layer_policy[1].entropy, st.layer_policy[0].entropy - 0.05) << rule;
+    EXPECT_GT(st.layer_policy[1].variance, st.layer_policy[0].variance) << rule;
+    EXPECT_NEAR(st.layer_policy[0].hot_scale + st.layer_policy[1].hot_scale, 2.0, 1e-9) << rule;
+    const int heads = s.shape.n_head_kv;
+    const int64_t hot0 = st.hot_per_layer[0].tokens / heads, hot1 = st.hot_per_layer[1].tokens / heads;
+    if (std::string(rule) == "entropy") EXPECT_GT(hot0, hot1) << "the spread-out layer keeps more f16 tokens";
+    else EXPECT_LT(hot0, hot1) << "ARKV's preference grows with the variance (exponent 1/tau2)";
+    EXPECT_NE(hot0, hot1) << rule;
+    EXPECT_NEAR(static_cast<double>(hot0 + hot1), 2 * 128, 2.0) << rule << ": the layers share the total hot budget";
+    for (int l = 0; l < 2; ++l) {
+      const int64_t kept = (st.hot_per_layer[l].tokens + st.warm_per_layer[l].tokens) / heads;
+      EXPECT_NEAR(static_cast<double>(kept), 128 + 256, 1.0) << rule << " layer " << l;
+      EXPECT_EQ((st.hot_per_layer[l].tokens + st.warm_per_layer[l].tokens + st.cold_per_layer[l].tokens) / heads, n);
+      EXPECT_GE(st.hot_per_layer[l].tokens / heads, 20) << rule << " layer " << l << ": the 4 + 16 protected slots stay hot";
+    }
+  }
+}
+
 }  // namespace
 }  // namespace akv
 

@@ -26,6 +26,15 @@ struct CacheStats {
   // The same over every byte the cache holds: positions, key summaries, unused page slots.
   double bits_per_value_total = 0;
   std::vector<TierCount> hot_per_layer, warm_per_layer, cold_per_layer;
+  // Adaptive caches with layer_adaptive: the prompt's attention statistics per layer (mean over KV
+  // heads, of the token-score distribution) and the f16-budget multiplier they chose. Empty otherwise.
+  struct LayerPolicy {
+    double entropy = 0;    // normalized, in [0, 1]
+    double variance = 0;   // n^2 * variance (squared coefficient of variation)
+    double kurtosis = 0;   // Pearson
+    double hot_scale = 1;  // multiplier on the hot budget (the warm budget takes the complement)
+  };
+  std::vector<LayerPolicy> layer_policy;
 
   int64_t total_bytes() const { return hot.bytes + warm.bytes + cold.bytes; }
 };

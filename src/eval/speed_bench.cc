@@ -10,7 +10,8 @@ StatusOr<SpeedResult> RunSpeedTest(Engine& engine, const SpeedTest& t, const std
                                    uint64_t seed) {
   if (t.n_tokens <= 0 || t.depth < 0 || reps <= 0) return InvalidArgument("bench: token counts and repetitions must be positive");
   if (t.kind != "pp" && t.kind != "tg") return InvalidArgument("bench: unknown test kind '" + t.kind + "'");
-  const int n_ctx = t.depth + t.n_tokens;
+  const bool fill_once = t.fill_once && t.kind == "tg";
+  const int n_ctx = t.depth + t.n_tokens * (fill_once ? reps + 1 : 1);
   AKV_ASSIGN_OR_RETURN(auto session, engine.NewSession({.n_ctx = n_ctx, .cache = cache}));
   std::mt19937 rng(seed);
   std::uniform_int_distribution<int32_t> tok(0, engine.info().n_vocab - 1);
@@ -20,10 +21,12 @@ StatusOr<SpeedResult> RunSpeedTest(Engine& engine, const SpeedTest& t, const std
   r.repetitions = reps;
   // One untimed warm-up repetition (page faults on the mmapped weights, thread start-up).
   for (int rep = -1; rep < reps; ++rep) {
-    session->Reset();
-    std::vector<int32_t> depth_tokens(t.depth);
-    for (auto& x : depth_tokens) x = tok(rng);
-    if (t.depth > 0) AKV_RETURN_IF_ERROR(session->Prefill(depth_tokens));
+    if (!fill_once || rep == -1) {
+      session->Reset();
+      std::vector<int32_t> depth_tokens(t.depth);
+      for (auto& x : depth_tokens) x = tok(rng);
+      if (t.depth > 0) AKV_RETURN_IF_ERROR(session->Prefill(depth_tokens));
+    }
     std::vector<int32_t> tokens(t.n_tokens);
     for (auto& x : tokens) x = tok(rng);
     const auto t0 = std::chrono::steady_clock::now();

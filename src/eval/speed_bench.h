@@ -13,6 +13,10 @@ struct SpeedTest {
   std::string kind;  // "pp" (prefill n_tokens) or "tg" (decode n_tokens after depth)
   int n_tokens = 0;
   int depth = 0;
+  // tg only: prefill the depth once and let the warm-up and the repetitions continue the same
+  // sequence (repetition k then decodes after depth + (k + 1) * n_tokens tokens). The default
+  // re-prefills the depth before every repetition, as llama-bench does.
+  bool fill_once = false;
 };
 
 struct SpeedResult {

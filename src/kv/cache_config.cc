@@ -45,9 +45,12 @@ const Field kFields[] = {
     {"pool_kernel", &CacheConfig::pool_kernel, "prefill: max-pool width over positions (odd; 1 = none)"},
     {"gamma", &CacheConfig::gamma, "AKCB heavy-hitter score: mean + gamma * std of attention"},
     {"layer_adaptive", &CacheConfig::layer_adaptive, "per-layer hot/warm ratios from prefill attention statistics"},
-    {"tau1", &CacheConfig::tau1, "AKCB threshold 1 (tau1 < tau2 < tau3)"},
-    {"tau2", &CacheConfig::tau2, "AKCB threshold 2"},
-    {"tau3", &CacheConfig::tau3, "AKCB threshold 3"},
+    {"layer_stats", &CacheConfig::layer_stats,
+     "layer_adaptive rule: entropy (threshold bands of the normalized entropy) or arkv (entropy^(1/tau1) * "
+     "variance^(1/tau2) * kurtosis^(1/tau3) over the layers' max)"},
+    {"tau1", &CacheConfig::tau1, "AKCB/ARKV tau1 (tau1 < tau2 < tau3): entropy threshold or entropy exponent 1/tau1"},
+    {"tau2", &CacheConfig::tau2, "tau2: entropy threshold or variance exponent 1/tau2"},
+    {"tau3", &CacheConfig::tau3, "tau3: entropy threshold or kurtosis exponent 1/tau3"},
     {"score_mode", &CacheConfig::score_mode, "importance: attn (decayed attention mass), pivotal (ScissorHands), akcb (mean + gamma*std)"},
     {"rank_by_recency", &CacheConfig::rank_by_recency, "demote/evict oldest first instead of by score (StreamingLLM, KIVI)"},
     {"evict_in_decode", &CacheConfig::evict_in_decode, "apply max_total during decoding too (false: only to the prompt, SnapKV)"},
@@ -284,6 +287,9 @@ Status CacheConfig::Validate() const {
   if (w_attn < 0 || w_recency < 0 || gamma < 0) return InvalidArgument("w_attn, w_recency and gamma must be >= 0");
   if (observation_window < 1) return InvalidArgument("observation_window must be >= 1");
   if (pool_kernel < 1 || pool_kernel % 2 == 0) return InvalidArgument("pool_kernel must be odd and >= 1");
+  if (layer_stats != "entropy" && layer_stats != "arkv")
+    return InvalidArgument("layer_stats must be entropy or arkv, got '" + layer_stats + "'");
+  if (layer_stats == "arkv" && !(tau1 > 0)) return InvalidArgument("layer_stats=arkv needs tau1 > 0 (exponents 1/tau)");
   if (!(tau1 < tau2 && tau2 < tau3))
     return InvalidArgument("thresholds must satisfy tau1 < tau2 < tau3 (got " + std::to_string(tau1) + ", " +
                            std::to_string(tau2) + ", " + std::to_string(tau3) + ")");

@@ -52,7 +52,16 @@ struct CacheConfig {
   double gamma = 1.0;           // AKCB heavy-hitter score = mean + gamma * std of attention
 
   // Per-layer adaptation from prefill attention statistics (AKCB/ARKV).
+  // Per layer, the normalized entropy H, the variance V (as n^2 var = CV^2) and the Pearson
+  // kurtosis K of the prompt's token-score distribution over the layer's slots (mean over KV
+  // heads) set the layer's share of f16 tokens; its warm budget takes the complement, so hot +
+  // warm per layer stays constant (full / quantized / cold-or-evicted ratios per layer).
+  //   layer_stats=arkv (default): ARKV's preference H^(1/tau1) V^(1/tau2) K^(1/tau3) over the
+  //     max of all layers (tau as temperature exponents); layer_stats=entropy: multiplier by
+  //     threshold band of H (< tau1: 0.5, < tau2: 0.75, < tau3: 1, else 1.5). Both rescaled so
+  //     the layers hold the total hot budget, protection zones included.
   bool layer_adaptive = true;
+  std::string layer_stats = "arkv";
   double tau1 = 0.1, tau2 = 0.3, tau3 = 0.6;
 
   // Policy (what the baselines differ in; see docs/METHODS.md).

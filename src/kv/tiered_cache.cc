@@ -97,6 +97,8 @@ StatusOr<std::unique_ptr<TieredCache>> TieredCache::Create(const CacheConfig& co
   c->workspaces_ = std::vector<AttentionWorkspace>(shape.n_layer);
   c->last_q_.assign(static_cast<size_t>(shape.n_layer) * shape.n_head_kv * shape.n_q_per_kv * hd, 0.f);
   c->layer_hot_scale_.assign(shape.n_layer, 1.0);
+  c->layer_stats_.assign(shape.n_layer, {});
+  c->layer_stats_sum_.assign(shape.n_layer, {});
   c->last_max_logit_.assign(static_cast<size_t>(shape.n_layer) * shape.n_head_kv, -INFINITY);
   if (!config.hot_budget_layers.empty()) {
     AKV_ASSIGN_OR_RETURN(c->layer_hot_budget_, config.LayerHotBudgets());
@@ -115,6 +117,10 @@ void TieredCache::Clear() {
   promotions_ = demotions_ = evictions_ = 0;
   max_position_ = -1;
   std::fill(layer_hot_scale_.begin(), layer_hot_scale_.end(), 1.0);
+  std::fill(layer_stats_.begin(), layer_stats_.end(), LayerAttentionStats{});
+  std::fill(layer_stats_sum_.begin(), layer_stats_sum_.end(), LayerAttentionStats{});
+  layer_stats_passes_ = 0;
+  adaptive_hot_ = -1;
   byte_scale_ = 1.0;
 }
 
@@ -362,20 +368,61 @@ void TieredCache::Compact(HeadStore& hs, int tier) {
   while (!pages.empty() && pages.back()->n == 0) pages.pop_back();
 }
 
+double TieredCache::AdaptiveHotTokens(int layer, double hot, double protected_slots, double n_stored) const {
+  // hot * c * scale_l per layer, floored at the protection zones (always hot) and capped at the
+  // stored tokens, with c chosen so the layers still hold hot tokens in all:
+  // sum_l clamp(hot c scale_l, protected, n_stored) = L hot.
+  const int L = shape_.n_layer;
+  auto share = [&](int l, double c) { return std::min(std::max(hot * c * layer_hot_scale_[l], protected_slots), n_stored); };
+  if (hot >= n_stored) return n_stored;
+  // Protection alone fills the budget: no layer gets more (the zones are hot anyway).
+  if (hot <= protected_slots) return std::min(protected_slots, n_stored);
+  if (hot != adaptive_hot_ || protected_slots != adaptive_protected_ || n_stored != adaptive_stored_) {
+    auto total = [&](double c) {
+      double t = 0;
+      for (int l = 0; l < L; ++l) t += share(l, c);
+      return t;
+    };
+    double lo = 0, hi = 1;
+    while (total(hi) < L * hot && hi < 1e9) hi *= 2;
+    for (int it = 0; it < 60; ++it) {
+      const double mid = 0.5 * (lo + hi);
+      (total(mid) < L * hot ? lo : hi) = mid;
+    }
+    adaptive_hot_ = hot;
+    adaptive_protected_ = protected_slots;
+    adaptive_stored_ = n_stored;
+    adaptive_c_ = hi;
+  }
+  return share(layer, adaptive_c_);
+}
+
 int64_t TieredCache::HotBudget(int layer, int64_t n_stored) const {
   double b;
   if (!layer_hot_budget_.empty()) {
     b = static_cast<double>(CacheConfig::BudgetTokens(layer_hot_budget_[layer], n_stored));
   } else {
     // PyramidKV's per-layer scale goes on max_total when there is one, else on the hot budget.
-    b = static_cast<double>(CacheConfig::BudgetTokens(config_.hot_budget, n_stored)) * layer_hot_scale_[layer] *
-        (config_.max_total > 0 ? 1.0 : LayerBudgetScale(layer));
+    const double hot = static_cast<double>(CacheConfig::BudgetTokens(config_.hot_budget, n_stored));
+    b = config_.layer_adaptive ? AdaptiveHotTokens(layer, hot, ProtectedSlots(n_stored), static_cast<double>(n_stored)) : hot;
+    b *= config_.max_total > 0 ? 1.0 : LayerBudgetScale(layer);
   }
   return static_cast<int64_t>(std::llround(b * byte_scale_));
 }
 
-int64_t TieredCache::WarmBudget(int64_t n_stored) const {
-  return static_cast<int64_t>(std::llround(static_cast<double>(CacheConfig::BudgetTokens(config_.warm_budget, n_stored)) * byte_scale_));
+double TieredCache::ProtectedSlots(int64_t n_stored) const {
+  return static_cast<double>(std::min<int64_t>(n_stored, config_.n_anchors + config_.protect_recent));
+}
+
+int64_t TieredCache::WarmBudget(int layer, int64_t n_stored) const {
+  double b = static_cast<double>(CacheConfig::BudgetTokens(config_.warm_budget, n_stored));
+  // A layer given more (fewer) f16 tokens than the hot budget quantizes as many fewer (more):
+  // hot + warm per layer stays what the budgets say.
+  if (config_.layer_adaptive && layer_hot_budget_.empty() && b > 0) {
+    const double hot = static_cast<double>(CacheConfig::BudgetTokens(config_.hot_budget, n_stored));
+    b = std::max(0.0, b + hot - AdaptiveHotTokens(layer, hot, ProtectedSlots(n_stored), static_cast<double>(n_stored)));
+  }
+  return static_cast<int64_t>(std::llround(b * byte_scale_));
 }
 
 int64_t TieredCache::TotalBytes() const {
@@ -467,7 +514,7 @@ void TieredCache::Migrate(int layer, int head, bool decode) {
       MoveSlot(hs, *x.page, x.slot, Tier::kWarm);
       ++demotions_;
     }
-    int64_t warm_excess = hs.count[1] - WarmBudget(stored);
+    int64_t warm_excess = hs.count[1] - WarmBudget(layer, stored);
     if (layout_[2].per_channel_keys()) {
       // cold_key_block: the warm tier stages tokens per token until a whole block can go cold.
       const int block = layout_[2].key.group_size;
@@ -566,38 +613,101 @@ void TieredCache::Promote(int layer, int head) {
   Compact(hs, 1);
 }
 
-void TieredCache::ComputeLayerStats() {
-  // AKCB/ARKV: a layer whose attention is spread out (high normalized entropy of its token
-  // scores) needs more full-precision tokens than one that attends to a few heavy hitters.
-  // Multipliers by threshold band, renormalized so the total hot budget is unchanged.
-  const int L = shape_.n_layer;
+TieredCache::LayerAttentionStats TieredCache::DistributionStats(const std::vector<double>& weights) {
+  LayerAttentionStats st;
+  const int64_t n = static_cast<int64_t>(weights.size());
+  double total = 0;
+  for (double w : weights) total += w;
+  if (n < 2 || !(total > 0)) return st;
+  const double mean = 1.0 / static_cast<double>(n);
+  double ent = 0, m2 = 0, m4 = 0;
+  for (double w : weights) {
+    const double p = w / total, d = p - mean;
+    if (p > 0) ent -= p * std::log(p);
+    m2 += d * d;
+    m4 += d * d * d * d;
+  }
+  m2 /= static_cast<double>(n);
+  m4 /= static_cast<double>(n);
+  st.entropy = ent / std::log(static_cast<double>(n));
+  st.variance = m2 / (mean * mean);
+  st.kurtosis = m2 > 0 ? m4 / (m2 * m2) : 0;
+  return st;
+}
+
+std::vector<double> TieredCache::LayerHotScales(const CacheConfig& config, const std::vector<LayerAttentionStats>& stats) {
+  const size_t L = stats.size();
   std::vector<double> scale(L, 1.0);
+  if (L == 0) return scale;
+  if (config.layer_stats == "arkv") {
+    // ARKV's per-layer preference, normalized by the largest: a layer's f16 share.
+    double top = 0;
+    for (size_t l = 0; l < L; ++l) {
+      const LayerAttentionStats& s = stats[l];
+      scale[l] = std::pow(s.entropy, 1.0 / config.tau1) * std::pow(s.variance, 1.0 / config.tau2) *
+                 std::pow(s.kurtosis, 1.0 / config.tau3);
+      if (!std::isfinite(scale[l])) scale[l] = 0;
+      top = std::max(top, scale[l]);
+    }
+    for (double& x : scale) x = top > 0 ? x / top : 1.0;
+  } else {
+    // A layer whose attention is spread out (high normalized entropy) needs more f16 tokens than
+    // one that attends to a few heavy hitters.
+    for (size_t l = 0; l < L; ++l) {
+      const double h = stats[l].entropy;
+      scale[l] = h < config.tau1 ? 0.5 : h < config.tau2 ? 0.75 : h < config.tau3 ? 1.0 : 1.5;
+    }
+  }
+  // Renormalized so the total hot budget is unchanged.
+  const double mean = std::accumulate(scale.begin(), scale.end(), 0.0) / static_cast<double>(L);
+  for (double& x : scale) x = mean > 0 ? x / mean : 1.0;
+  return scale;
+}
+
+void TieredCache::ComputeLayerStats() {
+  // AKCB/ARKV: entropy, variance and kurtosis of the attention each prompt pass's observation
+  // window gave the layer's slots (the kernel's mass, summed over the window's queries and the
+  // group's heads; mean over KV heads), averaged over the passes, pick the layer's f16 share
+  // (LayerHotScales). The pass's mass, not the accumulated score: summed over many passes, even
+  // sharp attention that moves from key to key looks spread out.
+  const int L = shape_.n_layer;
+  std::vector<double> w;
+  std::vector<LayerAttentionStats> pass(L);
   for (int l = 0; l < L; ++l) {
-    double h_sum = 0;
+    LayerAttentionStats sum;
     int heads = 0;
     for (int h = 0; h < shape_.n_head_kv; ++h) {
       HeadStore& hs = stores_[static_cast<size_t>(l) * shape_.n_head_kv + h];
+      w.clear();
+      for (int t = 0; t < kTiers; ++t) {
+        if (t == 2 && !config_.cold_attend_all) continue;  // not attended: no fresh mass
+        for (auto& p : hs.pages[t])
+          for (int s = 0; s < p->n; ++s) w.push_back(p->mass[s]);
+      }
       double total = 0;
-      int64_t n = 0;
-      for (int t = 0; t < kTiers; ++t)
-        for (auto& p : hs.pages[t])
-          for (int s = 0; s < p->n; ++s) total += p->score[s], ++n;
-      if (n < 2 || total <= 0) continue;
-      double ent = 0;
-      for (int t = 0; t < kTiers; ++t)
-        for (auto& p : hs.pages[t])
-          for (int s = 0; s < p->n; ++s) {
-            const double x = p->score[s] / total;
-            if (x > 0) ent -= x * std::log(x);
-          }
-      h_sum += ent / std::log(static_cast<double>(n));
+      for (double x : w) total += x;
+      if (w.size() < 2 || !(total > 0)) continue;
+      const LayerAttentionStats st = DistributionStats(w);
+      sum.entropy += st.entropy;
+      sum.variance += st.variance;
+      sum.kurtosis += st.kurtosis;
       ++heads;
     }
-    const double h = heads ? h_sum / heads : 1.0;
-    scale[l] = h < config_.tau1 ? 0.5 : h < config_.tau2 ? 0.75 : h < config_.tau3 ? 1.0 : 1.5;
+    if (heads == 0) return;  // nothing attended yet (e.g. a pass of one token)
+    pass[l] = {sum.entropy / heads, sum.variance / heads, sum.kurtosis / heads};
   }
-  const double mean = std::accumulate(scale.begin(), scale.end(), 0.0) / L;
-  for (int l = 0; l < L; ++l) layer_hot_scale_[l] = scale[l] / mean;
+  for (int l = 0; l < L; ++l) {
+    layer_stats_sum_[l].entropy += pass[l].entropy;
+    layer_stats_sum_[l].variance += pass[l].variance;
+    layer_stats_sum_[l].kurtosis += pass[l].kurtosis;
+  }
+  ++layer_stats_passes_;
+  for (int l = 0; l < L; ++l) {
+    const double n = static_cast<double>(layer_stats_passes_);
+    layer_stats_[l] = {layer_stats_sum_[l].entropy / n, layer_stats_sum_[l].variance / n, layer_stats_sum_[l].kurtosis / n};
+  }
+  layer_hot_scale_ = LayerHotScales(config_, layer_stats_);
+  adaptive_hot_ = -1;  // the scales changed: AdaptiveHotTokens solves for c again
 }
 
 void TieredCache::EndStep() {
@@ -634,6 +744,10 @@ CacheStats TieredCache::Stats() const {
   st.n_layer = shape_.n_layer;
   st.n_head_kv = shape_.n_head_kv;
   st.n_positions = n_positions_;
+  if (config_.layer_adaptive && layer_hot_budget_.empty())
+    for (int l = 0; l < shape_.n_layer; ++l)
+      st.layer_policy.push_back({layer_stats_[l].entropy, layer_stats_[l].variance, layer_stats_[l].kurtosis,
+                                 layer_hot_scale_[l]});
   st.promotions = promotions_;
   st.demotions = demotions_;
   st.evicted = evictions_;

@@ -49,6 +49,17 @@ class TieredCache : public KvCache {
   Status CheckInvariants() const;
   // Per-layer hot-budget multipliers chosen from prefill statistics (1 when not adaptive).
   const std::vector<double>& layer_hot_scale() const { return layer_hot_scale_; }
+  // The prompt's attention statistics per layer (mean over KV heads) behind those multipliers.
+  struct LayerAttentionStats {
+    double entropy = 0;   // normalized entropy of the token-score distribution, in [0, 1]
+    double variance = 0;  // n^2 * variance of the distribution (its squared coefficient of variation)
+    double kurtosis = 0;  // Pearson kurtosis of the distribution's values (normal: 3)
+  };
+  const std::vector<LayerAttentionStats>& layer_stats() const { return layer_stats_; }
+  // Statistics of one distribution of non-negative weights (need not sum to 1). For tests.
+  static LayerAttentionStats DistributionStats(const std::vector<double>& weights);
+  // The hot-budget multipliers the configured rule gives for these statistics. For tests.
+  static std::vector<double> LayerHotScales(const CacheConfig& config, const std::vector<LayerAttentionStats>& stats);
 
  private:
   struct Page;
@@ -75,7 +86,10 @@ class TieredCache : public KvCache {
   void Promote(int layer, int head);
   void ComputeLayerStats();
   int64_t HotBudget(int layer, int64_t n_stored) const;
-  int64_t WarmBudget(int64_t n_stored) const;
+  int64_t WarmBudget(int layer, int64_t n_stored) const;
+  // layer_adaptive: the layer's f16 tokens for a hot budget of `hot` per layer.
+  double AdaptiveHotTokens(int layer, double hot, double protected_slots, double n_stored) const;
+  double ProtectedSlots(int64_t n_stored) const;
   int64_t TotalBytes() const;
 
   CacheConfig config_;
@@ -86,6 +100,10 @@ class TieredCache : public KvCache {
   std::vector<float> last_q_;      // [n_layer][n_heads * head_dim]: last decode query (promotion)
   std::vector<float> last_max_logit_;  // [layer * n_head_kv + head]: newest query's largest logit
   std::vector<double> layer_hot_scale_;
+  std::vector<LayerAttentionStats> layer_stats_;      // mean over the prompt passes so far
+  std::vector<LayerAttentionStats> layer_stats_sum_;  // sums over those passes
+  int64_t layer_stats_passes_ = 0;
+  mutable double adaptive_hot_ = -1, adaptive_protected_ = -1, adaptive_stored_ = -1, adaptive_c_ = 1;  // AdaptiveHotTokens' last solve
   std::vector<double> layer_hot_budget_;  // hot_budget_layers, when given
   double byte_scale_ = 1.0;               // < 1 while kv_budget_mb forces smaller tier budgets
   int64_t n_positions_ = 0;

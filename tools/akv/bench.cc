@@ -21,6 +21,7 @@ struct BenchFlags {
   std::vector<int> depth = {0};
   std::vector<std::string> caches = {"full"};
   int reps = 3;
+  bool fill_once = false;
   std::string json;
 };
 
@@ -58,7 +59,7 @@ int Run(const BenchFlags& f) {
   std::vector<SpeedTest> tests;
   for (int p : f.prompt) if (p > 0) tests.push_back({"pp", p, 0});
   for (int d : f.depth)
-    for (int n : f.gen) if (n > 0) tests.push_back({"tg", n, d});
+    for (int n : f.gen) if (n > 0) tests.push_back({"tg", n, d, f.fill_once});
   for (const std::string& cache : f.caches) {
     for (const SpeedTest& t : tests) {
       auto r = RunSpeedTest(*engine, t, cache, f.reps, 42);
@@ -69,7 +70,7 @@ int Run(const BenchFlags& f) {
                   r->tokens_per_s_stddev, HumanBytes(r->cache_stats.total_bytes()).c_str());
       std::fflush(stdout);
       out.push_back({{"test", name}, {"kind", t.kind}, {"n_tokens", t.n_tokens}, {"depth", t.depth},
-                     {"cache", cache}, {"threads", engine->n_threads()}, {"model", mi.name},
+                     {"fill_once", t.fill_once}, {"cache", cache}, {"threads", engine->n_threads()}, {"model", mi.name},
                      {"weights", mi.weight_types}, {"tokens_per_s", r->tokens_per_s_mean},
                      {"stddev", r->tokens_per_s_stddev}, {"samples", r->samples},
                      {"kv_bytes", r->cache_stats.total_bytes()}, {"bits_per_value", r->cache_stats.bits_per_value}});
@@ -95,6 +96,9 @@ void RegisterBench(CLI::App& app) {
   sub->add_option("--cache", f->caches, "KV cache spec (repeat the flag to compare several), e.g. --cache full --cache akv:balanced")
       ->capture_default_str();
   sub->add_option("-r,--repetitions", f->reps, "Timed repetitions per test")->capture_default_str()->check(CLI::PositiveNumber);
+  sub->add_flag("--fill-once", f->fill_once,
+               "Decode tests: prefill the depth once; the warm-up and the repetitions continue the same sequence "
+               "(repetition k decodes after depth + (k+1)*n tokens) instead of re-prefilling before each");
   sub->add_option("--json", f->json, "Write the results as JSON to this file");
   sub->callback([f] {
     int rc = Run(*f);

@@ -75,12 +75,18 @@ int Run(const RunFlags& f) {
                  TierSummary(c).c_str(), HumanBytes(c.total_bytes()).c_str(), static_cast<long long>(c.promotions),
                  static_cast<long long>(c.demotions), static_cast<long long>(c.evicted));
     const int64_t heads = std::max(1, c.n_head_kv);
-    std::fprintf(stderr, "akv: %-5s %8s %8s %8s %12s\n", "layer", "hot", "warm", "cold", "bytes");
+    const bool policy = c.layer_policy.size() == c.hot_per_layer.size();
+    std::fprintf(stderr, "akv: %-5s %8s %8s %8s %12s%s\n", "layer", "hot", "warm", "cold", "bytes",
+                 policy ? "  entropy  variance  kurtosis  hot x" : "");
     for (size_t l = 0; l < c.hot_per_layer.size(); ++l) {
       const int64_t bytes = c.hot_per_layer[l].bytes + c.warm_per_layer[l].bytes + c.cold_per_layer[l].bytes;
-      std::fprintf(stderr, "akv: %-5zu %8lld %8lld %8lld %12s\n", l, static_cast<long long>(c.hot_per_layer[l].tokens / heads),
+      char extra[96] = "";
+      if (policy)
+        std::snprintf(extra, sizeof extra, "  %7.3f %9.2f %9.1f %6.2f", c.layer_policy[l].entropy, c.layer_policy[l].variance,
+                      c.layer_policy[l].kurtosis, c.layer_policy[l].hot_scale);
+      std::fprintf(stderr, "akv: %-5zu %8lld %8lld %8lld %12s%s\n", l, static_cast<long long>(c.hot_per_layer[l].tokens / heads),
                    static_cast<long long>(c.warm_per_layer[l].tokens / heads),
-                   static_cast<long long>(c.cold_per_layer[l].tokens / heads), HumanBytes(bytes).c_str());
+                   static_cast<long long>(c.cold_per_layer[l].tokens / heads), HumanBytes(bytes).c_str(), extra);
     }
   }
   return 0;
