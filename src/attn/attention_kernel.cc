@@ -74,6 +74,21 @@ namespace HWY_NAMESPACE {
 
 constexpr int kLanes = static_cast<int>(hn::MaxLanes(DF()));
 constexpr int kVecs = kTileSlots / kLanes;  // vectors per tile row of 32 slots
+// Vector registers of the target: the inner loops split their accumulators into passes so that
+// they stay in registers (spilled accumulators put a store-to-load round trip into every FMA
+// chain: on AVX2, 3 rows x 4 vectors of scores plus the 4 code vectors need 18 of the 16 ymm).
+#if HWY_ARCH_X86 && HWY_TARGET > HWY_AVX3
+constexpr int kVectorRegs = 16;
+#else
+constexpr int kVectorRegs = 32;
+#endif
+// Smallest pass count (dividing n) with rows x (n / passes) accumulators, n / passes operand
+// vectors and `extra` broadcasts or constants in registers.
+constexpr int PassesFor(int rows, int n, int extra) {
+  for (int p = 1; p < n; p *= 2)
+    if (n % p == 0 && rows * (n / p) + n / p + extra <= kVectorRegs) return p;
+  return n;
+}
 
 // One tile's sections.
 struct TileView {
@@ -110,18 +125,36 @@ HWY_INLINE void StoreScores(const VF (&s)[kRows][kVecs], float* HWY_RESTRICT sco
 
 // Adds q_r[c] * k[v] for channels [c_begin, c_end); load(c, v) returns the de-quantized (or code)
 // vector of slots [v * N, v * N + N) of channel c.
+// Pass kPass of kPasses covers the vectors kPass, kPass + kPasses, ...: with 4-bit codes on AVX2
+// (2 passes) vectors v and v + 2 are the low and high fields of the same 8 bytes, so one pass
+// loads each byte once.
+template <int kRows, int kPasses, int kPass, class LoadKey>
+HWY_INLINE void DotChannelsPass(const float* const* q, int c_begin, int c_end, const LoadKey& load,
+                                VF (&acc)[kRows][kVecs]) {
+  const DF df;
+  constexpr int kPer = kVecs / kPasses;
+  VF a[kRows][kPer];
+  for (int r = 0; r < kRows; ++r)
+    for (int i = 0; i < kPer; ++i) a[r][i] = acc[r][kPass + kPasses * i];
+  for (int c = c_begin; c < c_end; ++c) {
+    VF k[kPer];
+    for (int i = 0; i < kPer; ++i) k[i] = load(c, kPass + kPasses * i);
+    for (int r = 0; r < kRows; ++r) {
+      const VF qv = hn::Set(df, q[r][c]);
+      for (int i = 0; i < kPer; ++i) a[r][i] = hn::MulAdd(qv, k[i], a[r][i]);
+    }
+  }
+  for (int r = 0; r < kRows; ++r)
+    for (int i = 0; i < kPer; ++i) acc[r][kPass + kPasses * i] = a[r][i];
+}
+
 template <int kRows, class LoadKey>
 HWY_INLINE void DotChannels(const float* const* q, int c_begin, int c_end, const LoadKey& load,
                             VF (&acc)[kRows][kVecs]) {
-  const DF df;
-  for (int c = c_begin; c < c_end; ++c) {
-    VF k[kVecs];
-    for (int v = 0; v < kVecs; ++v) k[v] = load(c, v);
-    for (int r = 0; r < kRows; ++r) {
-      const VF qv = hn::Set(df, q[r][c]);
-      for (int v = 0; v < kVecs; ++v) acc[r][v] = hn::MulAdd(qv, k[v], acc[r][v]);
-    }
-  }
+  constexpr int kPasses = PassesFor(kRows, kVecs, 2);
+  [&]<int... kPass>(std::integer_sequence<int, kPass...>) {
+    (DotChannelsPass<kRows, kPasses, kPass>(q, c_begin, c_end, load, acc), ...);
+  }(std::make_integer_sequence<int, kPasses>{});
 }
 
 #if HWY_TARGET <= HWY_AVX3
@@ -324,26 +357,23 @@ void AccumulateHalfValues(const TileView& t, const float* HWY_RESTRICT p, const 
   AccumulateRow<kRows>(t, p, alpha, o, load);
 }
 
-// o_r[c0, c0 + 32 kUnits) for kUnits packed units (32 channels each) from c0 of every slot: a
-// slot's (scale, zero) is shared by a unit's 32 channels (G >= 32), so each unit's de-quantization
-// table is built once per slot; with two units per pass (head_dim 64, at most 4 rows) the rows'
-// weights are broadcast once per slot for both.
-template <int kRows, int kBits, int kUnits>
-HWY_INLINE void AccumulateQuantUnits(const TileView& t, int c0, const float* HWY_RESTRICT scales,
-                                     const float* HWY_RESTRICT zeros, int groups, const float* HWY_RESTRICT p,
-                                     const float* HWY_RESTRICT alpha, float* const* o) {
+// Pass kPass of kPasses: the chunks kPass, kPass + kPasses, ... (of 32 kUnits / N). With 4-bit
+// values on AVX2 (2 passes) chunks k and k + 2 are the two fields of the same 8 bytes.
+template <int kRows, int kBits, int kUnits, int kPasses, int kPass>
+HWY_INLINE void AccumulateQuantUnitsPass(const TileView& t, int c0, const float* HWY_RESTRICT scales,
+                                         const float* HWY_RESTRICT zeros, int groups, const float* HWY_RESTRICT p,
+                                         const float* HWY_RESTRICT alpha, float* const* o, bool rescale) {
   const DF df;
   constexpr int kUnitBytes = kUnitValues * kBits / 8;
   constexpr int kChunks = kUnits * kUnitValues / kLanes;
   constexpr int kUnitChunks = kUnitValues / kLanes;
-  VF acc[kRows][kChunks];
-  bool rescale = false;
-  for (int r = 0; r < kRows; ++r) rescale |= alpha[r] != 1.0f;
+  constexpr int kPer = kChunks / kPasses;
+  VF acc[kRows][kPer];
   for (int r = 0; r < kRows; ++r) {
     const VF a = hn::Set(df, alpha[r]);
-    for (int k = 0; k < kChunks; ++k) {
-      acc[r][k] = hn::LoadU(df, o[r] + c0 + k * kLanes);
-      if (rescale) acc[r][k] = hn::Mul(acc[r][k], a);
+    for (int i = 0; i < kPer; ++i) {
+      acc[r][i] = hn::LoadU(df, o[r] + c0 + (kPass + kPasses * i) * kLanes);
+      if (rescale) acc[r][i] = hn::Mul(acc[r][i], a);
     }
   }
   const uint8_t* units[kUnits];
@@ -353,19 +383,41 @@ HWY_INLINE void AccumulateQuantUnits(const TileView& t, int c0, const float* HWY
     g[u] = (c0 + u * kUnitValues) / t.value_group;
   }
   for (int slot = 0; slot < t.n_valid; ++slot) {
-    VF v[kChunks];
+    VF v[kPer];
+    VF scale[kUnits], zero[kUnits];
     for (int u = 0; u < kUnits; ++u) {
-      const VF scale = hn::Set(df, scales[slot * groups + g[u]]), zero = hn::Set(df, zeros[slot * groups + g[u]]);
-      for (int k = 0; k < kUnitChunks; ++k)
-        v[u * kUnitChunks + k] = LoadUnitDequantized<kBits>(units[u] + slot * kUnitBytes, k * kLanes, scale, zero);
+      scale[u] = hn::Set(df, scales[slot * groups + g[u]]);
+      zero[u] = hn::Set(df, zeros[slot * groups + g[u]]);
+    }
+    for (int i = 0; i < kPer; ++i) {
+      const int chunk = kPass + kPasses * i, u = chunk / kUnitChunks, k = chunk % kUnitChunks;
+      v[i] = LoadUnitDequantized<kBits>(units[u] + slot * kUnitBytes, k * kLanes, scale[u], zero[u]);
     }
     for (int r = 0; r < kRows; ++r) {
       const VF w = hn::Set(df, p[r * kTileSlots + slot]);
-      for (int k = 0; k < kChunks; ++k) acc[r][k] = hn::MulAdd(w, v[k], acc[r][k]);
+      for (int i = 0; i < kPer; ++i) acc[r][i] = hn::MulAdd(w, v[i], acc[r][i]);
     }
   }
   for (int r = 0; r < kRows; ++r)
-    for (int k = 0; k < kChunks; ++k) hn::StoreU(acc[r][k], df, o[r] + c0 + k * kLanes);
+    for (int i = 0; i < kPer; ++i) hn::StoreU(acc[r][i], df, o[r] + c0 + (kPass + kPasses * i) * kLanes);
+}
+
+// o_r[c0, c0 + 32 kUnits) for kUnits packed units (32 channels each) from c0 of every slot: a
+// slot's (scale, zero) is shared by a unit's 32 channels (G >= 32), so each unit's de-quantization
+// table is built once per slot; with two units per pass (head_dim 64, at most 4 rows) the rows'
+// weights are broadcast once per slot for both.
+template <int kRows, int kBits, int kUnits>
+HWY_INLINE void AccumulateQuantUnits(const TileView& t, int c0, const float* HWY_RESTRICT scales,
+                                     const float* HWY_RESTRICT zeros, int groups, const float* HWY_RESTRICT p,
+                                     const float* HWY_RESTRICT alpha, float* const* o) {
+  constexpr int kChunks = kUnits * kUnitValues / kLanes;
+  constexpr int kPasses = PassesFor(kRows, kChunks, 1 + 2 * kUnits);
+  bool rescale = false;
+  for (int r = 0; r < kRows; ++r) rescale |= alpha[r] != 1.0f;
+  [&]<int... kPass>(std::integer_sequence<int, kPass...>) {
+    (AccumulateQuantUnitsPass<kRows, kBits, kUnits, kPasses, kPass>(t, c0, scales, zeros, groups, p, alpha, o, rescale),
+     ...);
+  }(std::make_integer_sequence<int, kPasses>{});
 }
 
 template <int kRows, int kBits>
