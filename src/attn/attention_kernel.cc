@@ -336,8 +336,9 @@ template <int kRows, class LoadValue>
 HWY_INLINE void AccumulateRow(const TileView& t, const float* HWY_RESTRICT p,
                               const float* HWY_RESTRICT alpha, float* const* o, const LoadValue& load) {
   // Enough independent accumulators (rows x chunks) to hide the FMA latency, few enough to stay
-  // in registers, and as many chunks per broadcast weight as that allows.
-  constexpr int kChunks = kRows >= 5 ? 2 : 4;
+  // in registers with the chunks' values and the weight, and as many chunks per broadcast weight
+  // as that allows (AVX2, 3 rows: 2 chunks; 4 chunks would spill one accumulator).
+  constexpr int kChunks = kRows * 4 + 4 + 1 <= kVectorRegs && kRows < 5 ? 4 : kRows * 2 + 2 + 1 <= kVectorRegs ? 2 : 1;
   int c = 0;
   for (; c + kChunks * kLanes <= t.head_dim; c += kChunks * kLanes)
     AccumulateChunks<kRows, kChunks>(c, t.n_valid, p, alpha, o, load);
