@@ -130,6 +130,27 @@ TEST(AttnDecodeTest, SplitKMergesPartialStates) {
   }
 }
 
+// The scorer's update folded into the mass pass: mass = decay * old + weight * mass, over mixed
+// tiers, split-K and threads (each slot written by exactly one split).
+TEST(AttnDecodeTest, MassAsRunningScore) {
+  for (int threads : {1, 2}) {
+    AttentionCase c;
+    c.n_kv_heads = 2;
+    c.group = 3;
+    c.head_dim = 64;
+    c.segments = {{CodecSpec::F16(), CodecSpec::F16(), 70},
+                  {CodecSpec::Quantized(4, 64, true), CodecSpec::Quantized(4, 64), 0},
+                  {CodecSpec::Quantized(4, 64, true), CodecSpec::Quantized(4, 64), 333},
+                  {CodecSpec::Quantized(4, 64, true), CodecSpec::Quantized(2, 64), 401}};
+    c.threads = threads;
+    c.min_split_slots = 64;
+    c.mass_decay = 0.9f;
+    c.mass_weight = 2.0f;
+    c.seed = 40 + threads;
+    CheckAgainstReference(c);
+  }
+}
+
 TEST(AttnDecodeTest, SharpAndFlatSoftmax) {
   // Logits spanning about +-25 (sharp) and +-0.1 (flat); much sharper than that, f32 rounding of
   // the logits alone (eps * sum |q_c k_c|) approaches the 1e-5 budget for any f32 kernel.

@@ -40,6 +40,24 @@ TEST(AttnPrefillTest, CausalBlockOverMixedSegments) {
       }
 }
 
+TEST(AttnPrefillTest, MassAsRunningScore) {
+  for (int threads : {1, 2}) {
+    AttentionCase c;
+    c.head_dim = 64;
+    c.n_kv_heads = 2;
+    c.group = 3;
+    c.segments = {{CodecSpec::F16(), CodecSpec::F16(), 40},
+                  {CodecSpec::Quantized(4, 64, true), CodecSpec::Quantized(2, 64), 150}};
+    c.n_queries = 9;
+    c.causal = true;
+    c.threads = threads;
+    c.mass_decay = 0.5f;
+    c.mass_weight = 0.25f;
+    c.seed = 90 + threads;
+    CheckAgainstReference(c);
+  }
+}
+
 TEST(AttnPrefillTest, PlainF16PrefillLikeTheFullCache) {
   // The model's plain cache: one f16 segment per KV head holding the prompt, all queries causal.
   for (int threads : {1, 2}) {

@@ -33,6 +33,10 @@ struct AttentionCase {
   int n_queries = 1;
   bool causal = false;  // query positions given
   bool want_mass = true;
+  // Mass as a running score (AttentionOptions): the kernel's mass buffers start at a per-slot
+  // pattern and must end at decay * pattern + weight * mass.
+  float mass_decay = 0.0f;
+  float mass_weight = 1.0f;
   float scale = 0;
   int threads = 1;
   int min_split_slots = 1024;
@@ -167,6 +171,14 @@ inline void CheckAgainstReference(const AttentionCase& c, double tolerance = 1e-
   }
   options.min_split_slots = c.min_split_slots;
   options.prefill_query_tile = c.prefill_query_tile;
+  options.mass_decay = c.mass_decay;
+  options.mass_weight = c.mass_weight;
+  const bool running = c.mass_decay != 0.0f || c.mass_weight != 1.0f;
+  auto old_score = [](size_t i) { return 0.25f + 0.001f * static_cast<float>(i % 97); };
+  if (running)
+    for (auto& head : f.mass)
+      for (size_t s = 0; s < head.size(); ++s)
+        for (size_t i = 0; i < size_t(c.segments[s].n_slots); ++i) head[s][i] = old_score(i);
   AttentionWorkspace workspace;
   options.workspace = &workspace;
   ASSERT_TRUE(Attend(shape, c.n_queries, f.q.data(), qpos, f.heads, out.data(), stats.data(), options).ok());
@@ -191,9 +203,11 @@ inline void CheckAgainstReference(const AttentionCase& c, double tolerance = 1e-
     for (size_t s = 0; s < c.segments.size(); ++s) {
       const std::vector<float>& m = f.mass[g][s];
       const std::vector<float>& r = f.mass_ref[g][s];
-      for (int i = 0; i < c.segments[s].n_slots; ++i)
-        ASSERT_NEAR(m[i], r[i], tolerance * std::max(1.0f, r[i]))
+      for (int i = 0; i < c.segments[s].n_slots; ++i) {
+        const float want = running ? c.mass_decay * old_score(size_t(i)) + c.mass_weight * r[i] : r[i];
+        ASSERT_NEAR(m[i], want, tolerance * std::max(1.0f, std::fabs(want)))
             << "mass, kv head " << g << " segment " << s << " slot " << i;
+      }
       if (c.segments[s].n_slots == 0) {
         ASSERT_EQ(m[0], -1.0f) << "an empty segment's mass is untouched";
       }

@@ -1,7 +1,7 @@
 // Attention over tiers: one softmax over every segment of a KV head (f16 / bf16 / int8 / int4 /
 // int2, per-token or KIVI keys, with or without Hadamard rotation), without ever writing a
 // de-quantized K or V or a score matrix to memory. (One exception, and only when attention mass
-// is requested at decode: each slot's per-head logits are kept for the mass pass, see
+// is requested at decode: each slot's per-head softmax weights are kept for the mass pass, see
 // attention_decode.cc; prefill re-computes scores instead.)
 //
 // Shapes (row-major, f32):
@@ -13,7 +13,8 @@
 //        caller can merge this result with attention over other keys (online_softmax.h).
 //   mass (optional, per KV head and segment): mass[slot] = sum over the group's query heads and
 //        over the queries of the normalized attention weight of that slot (the scorer's input).
-//        Overwritten; masked slots get 0.
+//        Overwritten (masked slots get 0), or folded into a running score with
+//        AttentionOptions::mass_decay / mass_weight.
 //
 // Strategy: one query (n_queries == 1, decode) is split over heads and, for long contexts, over KV tiles
 // (split-K); the partial (m, d, o) states are merged. Several queries (prefill) are processed in
@@ -72,6 +73,11 @@ struct AttentionOptions {
   int min_split_slots = 1024;
   // Prefill: queries per query tile (rows = queries x n_q_per_kv).
   int prefill_query_tile = 16;
+  // Mass output as a running score: mass[slot] = mass_decay * mass[slot] + mass_weight * (this
+  // call's mass). The defaults overwrite. Lets a scorer keep `decay * old + w * mass` without a
+  // second pass over every slot.
+  float mass_decay = 0.0f;
+  float mass_weight = 1.0f;
 };
 
 Status Attend(const AttentionShape& shape, int n_queries, const float* q, const int32_t* query_positions,

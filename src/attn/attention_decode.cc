@@ -3,9 +3,11 @@
 // is long. Each item runs the online softmax over its tiles for all query heads of the group;
 // the items' (m, d, o) states are merged per row. Attention mass needs every head's final max
 // and sum, known only after the last tile: with mass requested, each item also writes its tiles'
-// masked logits (one float per query head and slot, ~16 B per slot at GQA 4:1, against the 80+
-// bytes of K and V it reads), and a last pass turns them into mass. Re-running the scores
-// instead (as prefill does, where the logits would be queries x heads x slots) costs +50%.
+// softmax weights p = exp(logit - m_tile) and the running max m_tile of each row (one float per
+// query head and slot, ~16 B per slot at GQA 4:1, against the 80+ bytes of K and V it reads), and
+// a last pass rescales them into mass (p * exp(m_tile - m) / d: one multiply per slot and head;
+// storing logits instead costs an exponential each). Re-running the scores instead (as prefill
+// does, where the weights would be queries x heads x slots) costs +50%.
 #include <algorithm>
 #include <limits>
 
@@ -20,7 +22,7 @@ struct DecodeItem {
   size_t span_begin = 0;
   size_t span_count = 0;
   size_t state_offset = 0;   // m [rows], d [rows], o [rows][D]
-  size_t logits_offset = 0;  // [tiles][rows][32], with mass
+  size_t weights_offset = 0;  // [tiles][rows][32] weights, then [tiles][rows] maxima, with mass
 };
 
 }  // namespace
@@ -37,7 +39,7 @@ void AttendDecode(const AttentionShape& shape, std::span<const KvHeadSegments> k
   buffers.spans.clear();
   const size_t state_floats = CacheLineFloats(size_t(rows) * (dim + 2));
   const bool want_mass = WantsMass(kv_heads);
-  size_t logits_floats = 0;
+  size_t weights_floats = 0;
   for (int g = 0; g < n_groups; ++g) {
     const int64_t tiles = HeadTiles(kv_heads[g]);
     const int64_t splits = std::clamp<int64_t>(std::min(splits_wanted, tiles / min_split_tiles), 1, std::max<int64_t>(tiles, 1));
@@ -48,16 +50,25 @@ void AttendDecode(const AttentionShape& shape, std::span<const KvHeadSegments> k
       AppendTileSpans(kv_heads[g], tiles * s / splits, tiles * (s + 1) / splits, &buffers.spans);
       item.span_count = buffers.spans.size() - item.span_begin;
       item.state_offset = items.size() * state_floats;
-      item.logits_offset = logits_floats;
-      if (want_mass) logits_floats += size_t(tiles * (s + 1) / splits - tiles * s / splits) * rows * kTileSlots;
+      item.weights_offset = weights_floats;
+      if (want_mass) weights_floats += size_t(tiles * (s + 1) / splits - tiles * s / splits) * rows * (kTileSlots + 1);
       items.push_back(item);
     }
   }
   buffers.states.resize(items.size() * state_floats + 16);
   float* states = AlignedStart(buffers.states);
-  buffers.logits.resize(logits_floats);
+  buffers.weights.resize(weights_floats);
   const std::vector<KernelRows>& group_rows = buffers.prepared.groups;
 
+  // Tiles of an item's spans (its share of the weights buffer).
+  auto ItemTiles = [&](const DecodeItem& item) {
+    size_t n = 0;
+    for (size_t k = 0; k < item.span_count; ++k) {
+      const TileSpan& span = buffers.spans[item.span_begin + k];
+      n += size_t(span.tile_end - span.tile_begin);
+    }
+    return n;
+  };
   auto run_item = [&](int64_t i, int /*thread*/) {
     const DecodeItem& item = items[i];
     AttentionTask task;
@@ -66,7 +77,10 @@ void AttendDecode(const AttentionShape& shape, std::span<const KvHeadSegments> k
     task.m = states + item.state_offset;
     task.d = task.m + rows;
     task.o = task.d + rows;
-    if (want_mass) task.logits = buffers.logits.data() + item.logits_offset;
+    if (want_mass) {
+      task.weights = buffers.weights.data() + item.weights_offset;
+      task.tile_max = task.weights + ItemTiles(item) * rows * kTileSlots;
+    }
     RunAttentionTask(task);
   };
   if (options.pool) {
@@ -107,13 +121,15 @@ void AttendDecode(const AttentionShape& shape, std::span<const KvHeadSegments> k
   if (!want_mass) return;
   auto run_mass = [&](int64_t i, int /*thread*/) {
     const DecodeItem& item = items[i];
-    MassFromLogitsTask task;
+    MassFromWeightsTask task;
     task.n_rows = rows;
     task.spans = std::span<const TileSpan>(buffers.spans.data() + item.span_begin, item.span_count);
-    task.logits = buffers.logits.data() + item.logits_offset;
+    task.weights = buffers.weights.data() + item.weights_offset;
+    task.tile_max = task.weights + ItemTiles(item) * rows * kTileSlots;
     task.m = states + item.state_offset;
     task.inv_d = task.m + rows;
-    RunMassFromLogits(task);
+    task.update = {options.mass_decay, options.mass_weight};
+    RunMassFromWeights(task);
   };
   if (options.pool) {
     options.pool->ParallelFor(int64_t(items.size()), run_mass);

@@ -41,9 +41,18 @@ struct AttentionTask {
   float* m = nullptr;
   float* d = nullptr;
   float* o = nullptr;
-  // Optional: the masked logits of every tile, [tile of the spans, in order][n_rows][32]
-  // (-inf where a row does not see a slot), for MassFromLogits.
-  float* logits = nullptr;
+  // Optional, for MassFromWeights: every tile's softmax weights p = exp(logit - m_tile)
+  // [tile of the spans, in order][n_rows][32] (0 where a row does not see a slot) and the running
+  // max they are relative to, tile_max [tile][n_rows] (-inf while a row has seen nothing).
+  float* weights = nullptr;
+  float* tile_max = nullptr;
+};
+
+// How a mass pass stores its result: mass[slot] = decay * mass[slot] + weight * (the call's
+// mass); (0, 1) overwrites (AttentionOptions::mass_decay / mass_weight).
+struct MassUpdate {
+  float decay = 0.0f;
+  float weight = 1.0f;
 };
 
 // Attention mass of `spans` given the rows' final statistics: mass[slot] = sum over rows of
@@ -53,21 +62,25 @@ struct MassTask {
   std::span<const TileSpan> spans;
   const float* m = nullptr;
   const float* inv_d = nullptr;
+  MassUpdate update;
 };
 
-// Attention mass from an AttentionTask's stored logits (same rows and spans) and the final
-// statistics: the decode path's alternative to re-running the scores.
-struct MassFromLogitsTask {
+// Attention mass from an AttentionTask's stored weights (same rows and spans) and the final
+// statistics, mass[slot] = sum_r p[r][slot] exp(m_tile[r] - m[r]) inv_d[r]: the decode path's
+// alternative to re-running the scores (one multiply per row and slot, no exponential).
+struct MassFromWeightsTask {
   int n_rows = 0;
   std::span<const TileSpan> spans;
-  const float* logits = nullptr;
+  const float* weights = nullptr;
+  const float* tile_max = nullptr;
   const float* m = nullptr;
   const float* inv_d = nullptr;
+  MassUpdate update;
 };
 
 void RunAttentionTask(const AttentionTask& task);  // attention_kernel.cc (runtime dispatch)
 void RunMassTask(const MassTask& task);
-void RunMassFromLogits(const MassFromLogitsTask& task);
+void RunMassFromWeights(const MassFromWeightsTask& task);
 
 using AlignedFloats = std::vector<float>;  // the kernel loads these unaligned
 
@@ -80,7 +93,7 @@ struct AttentionWorkspace::Buffers {
   AlignedFloats queries;   // prepared q, q_rot and chunk sums of all KV groups
   AlignedFloats states;    // partial (m, d, o) per work item or per thread
   AlignedFloats final_stats;  // prefill: m and 1/d of every row, for the mass pass
-  AlignedFloats logits;       // decode with mass: each item's masked logits
+  AlignedFloats weights;      // decode with mass: each item's softmax weights and tile maxima
   std::vector<int32_t> row_positions;
   std::vector<TileSpan> spans;
   PreparedQueries prepared;

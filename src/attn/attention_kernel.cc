@@ -713,17 +713,18 @@ int TileVisibility(const KernelRows& rows, int row0, int n, const TilePositions&
   return tp.max_pos <= lo ? 2 : 1;
 }
 
-// logits[r][32] = the tile's scores of rows [0, n), -inf where a row does not see a slot.
-void StoreMaskedLogits(const float* HWY_RESTRICT scores, int n, int n_valid, const int32_t* slot_pos,
-                       const int32_t* row_pos, float* HWY_RESTRICT logits) {
+// mass[0, n) = decay * mass + weight * tile (decay 0, weight 1: a plain copy).
+HWY_INLINE void StoreMass(const float* HWY_RESTRICT tile, int n, const MassUpdate& update, float* HWY_RESTRICT mass) {
+  if (update.decay == 0.0f && update.weight == 1.0f) {
+    std::memcpy(mass, tile, sizeof(float) * n);
+    return;
+  }
   const DF df;
-  const VF neg_inf = hn::Set(df, -std::numeric_limits<float>::infinity());
-  for (int r = 0; r < n; ++r)
-    for (int v = 0; v < kVecs; ++v) {
-      const auto visible = VisibleLanes(v, n_valid, slot_pos, slot_pos ? row_pos[r] : 0);
-      hn::StoreU(hn::IfThenElse(visible, hn::Load(df, scores + r * kTileSlots + v * kLanes), neg_inf), df,
-                 logits + r * kTileSlots + v * kLanes);
-    }
+  const VF decay = hn::Set(df, update.decay), weight = hn::Set(df, update.weight);
+  int i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    hn::StoreU(hn::MulAdd(decay, hn::LoadU(df, mass + i), hn::Mul(weight, hn::LoadU(df, tile + i))), df, mass + i);
+  for (; i < n; ++i) mass[i] = update.decay * mass[i] + update.weight * tile[i];
 }
 
 void RunAttentionTaskSimd(const AttentionTask& task) {
@@ -737,7 +738,8 @@ void RunAttentionTaskSimd(const AttentionTask& task) {
   HWY_ALIGN float scores[kBlockRows * kTileSlots];
   HWY_ALIGN float p[kBlockRows * kTileSlots];
   float alpha[kBlockRows];
-  float* logits = task.logits;
+  float* weights = task.weights;
+  float* tile_max = task.tile_max;
   // Running sums of the rows as vectors: [n_rows][kLanes].
   thread_local std::vector<float> d_vec_buffer;
   d_vec_buffer.assign(size_t(rows.n_rows) * kLanes, 0.0f);
@@ -766,48 +768,61 @@ void RunAttentionTaskSimd(const AttentionTask& task) {
         const int n = std::min(kBlockRows, rows.n_rows - row0);
         const int visibility = TileVisibility(rows, row0, n, tp);
         if (visibility == 0) {
-          if (logits)
-            std::fill(logits + row0 * kTileSlots, logits + (row0 + n) * kTileSlots,
-                      -std::numeric_limits<float>::infinity());
+          if (weights) {
+            std::fill(weights + row0 * kTileSlots, weights + (row0 + n) * kTileSlots, 0.0f);
+            std::fill(tile_max + row0, tile_max + row0 + n, -std::numeric_limits<float>::infinity());
+          }
           continue;
         }
         const RowBlock rb = MakeRowBlock(rows, rotated, row0, n);
         fns.score[n - 1](t, rb, scores);
         const int32_t* slot_pos = visibility == 1 ? tp.pos : nullptr;
         const int32_t* row_pos = rows.positions ? rows.positions + row0 : nullptr;
-        if (logits) StoreMaskedLogits(scores, n, t.n_valid, slot_pos, row_pos, logits + row0 * kTileSlots);
-        if (!kSoftmaxFns[n - 1](scores, t.n_valid, slot_pos, row_pos, task.m + row0, d_vec + size_t(row0) * kLanes,
-                                alpha, p))
-          continue;
+        const bool any = kSoftmaxFns[n - 1](scores, t.n_valid, slot_pos, row_pos, task.m + row0,
+                                            d_vec + size_t(row0) * kLanes, alpha, p);
+        if (weights) {  // p of every row (0 where hidden) and the max it is relative to
+          std::memcpy(weights + row0 * kTileSlots, p, sizeof(float) * n * kTileSlots);
+          std::memcpy(tile_max + row0, task.m + row0, sizeof(float) * n);
+        }
+        if (!any) continue;
         float* o_rows[kBlockRows];
         for (int r = 0; r < kBlockRows; ++r) o_rows[r] = task.o + size_t(row0 + std::min(r, n - 1)) * dim;
         fns.value[n - 1](t, p, alpha, o_rows);
       }
-      if (logits) logits += size_t(rows.n_rows) * kTileSlots;
+      if (weights) {
+        weights += size_t(rows.n_rows) * kTileSlots;
+        tile_max += rows.n_rows;
+      }
     }
   }
   const DF df;
   for (int r = 0; r < rows.n_rows; ++r) task.d[r] = hn::GetLane(hn::SumOfLanes(df, hn::LoadU(df, d_vec + size_t(r) * kLanes)));
 }
 
-void RunMassFromLogitsSimd(const MassFromLogitsTask& task) {
+void RunMassFromWeightsSimd(const MassFromWeightsTask& task) {
   const DF df;
-  const float* logits = task.logits;
+  const float* weights = task.weights;
+  const float* tile_max = task.tile_max;
   for (const TileSpan& span : task.spans) {
-    for (int tile = span.tile_begin; tile < span.tile_end; ++tile, logits += size_t(task.n_rows) * kTileSlots) {
+    for (int tile = span.tile_begin; tile < span.tile_end;
+         ++tile, weights += size_t(task.n_rows) * kTileSlots, tile_max += task.n_rows) {
       if (!span.mass) continue;
       VF mass[kVecs];
       for (int v = 0; v < kVecs; ++v) mass[v] = hn::Zero(df);
       for (int r = 0; r < task.n_rows; ++r) {
-        if (task.m[r] == -std::numeric_limits<float>::infinity()) continue;
-        const VF m = hn::Set(df, task.m[r]), inv_d = hn::Set(df, task.inv_d[r]);
-        for (int v = 0; v < kVecs; ++v)
-          mass[v] = hn::MulAdd(ExpOfLogit(hn::LoadU(df, logits + r * kTileSlots + v * kLanes), m), inv_d, mass[v]);
+        // p was exp(logit - m_tile): exp(logit - m) / d = p * exp(m_tile - m) / d (1 once the
+        // row's max has settled). Rows that had seen nothing (m_tile = -inf) have p = 0.
+        if (task.m[r] == -std::numeric_limits<float>::infinity() ||
+            tile_max[r] == -std::numeric_limits<float>::infinity())
+          continue;
+        const float factor = (tile_max[r] == task.m[r] ? 1.0f : std::exp(tile_max[r] - task.m[r])) * task.inv_d[r];
+        const VF f = hn::Set(df, factor);
+        for (int v = 0; v < kVecs; ++v) mass[v] = hn::MulAdd(hn::LoadU(df, weights + r * kTileSlots + v * kLanes), f, mass[v]);
       }
       HWY_ALIGN float out[kTileSlots];
       for (int v = 0; v < kVecs; ++v) hn::Store(mass[v], df, out + v * kLanes);
       const int n_valid = std::min(kTileSlots, span.segment->n_slots - tile * kTileSlots);
-      std::memcpy(span.mass + size_t(tile) * kTileSlots, out, sizeof(float) * n_valid);
+      StoreMass(out, n_valid, task.update, span.mass + size_t(tile) * kTileSlots);
     }
   }
 }
@@ -847,7 +862,7 @@ void RunMassTaskSimd(const MassTask& task) {
       }
       HWY_ALIGN float out[kTileSlots];
       for (int v = 0; v < kVecs; ++v) hn::Store(mass[v], df, out + v * kLanes);
-      std::memcpy(span.mass + size_t(tile) * kTileSlots, out, sizeof(float) * t.n_valid);
+      StoreMass(out, t.n_valid, task.update, span.mass + size_t(tile) * kTileSlots);
     }
   }
 }
@@ -863,14 +878,14 @@ namespace akv {
 
 HWY_EXPORT(RunAttentionTaskSimd);
 HWY_EXPORT(RunMassTaskSimd);
-HWY_EXPORT(RunMassFromLogitsSimd);
+HWY_EXPORT(RunMassFromWeightsSimd);
 HWY_EXPORT(KernelTargetNameSimd);
 
 const char* AttentionKernelTarget() { return HWY_DYNAMIC_DISPATCH(KernelTargetNameSimd)(); }
 
 void RunAttentionTask(const AttentionTask& task) { HWY_DYNAMIC_DISPATCH(RunAttentionTaskSimd)(task); }
 void RunMassTask(const MassTask& task) { HWY_DYNAMIC_DISPATCH(RunMassTaskSimd)(task); }
-void RunMassFromLogits(const MassFromLogitsTask& task) { HWY_DYNAMIC_DISPATCH(RunMassFromLogitsSimd)(task); }
+void RunMassFromWeights(const MassFromWeightsTask& task) { HWY_DYNAMIC_DISPATCH(RunMassFromWeightsSimd)(task); }
 
 }  // namespace akv
 #endif  // HWY_ONCE

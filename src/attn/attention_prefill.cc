@@ -100,6 +100,7 @@ void AttendPrefill(const AttentionShape& shape, int n_queries, std::span<const K
     task.spans = std::span<const TileSpan>(buffers.spans.data() + item.span_begin, item.span_count);
     task.m = final_m + size_t(item.group) * group_rows;
     task.inv_d = final_inv_d + size_t(item.group) * group_rows;
+    task.update = {options.mass_decay, options.mass_weight};
     RunMassTask(task);
   };
   if (options.pool) {

@@ -171,6 +171,12 @@ Status TieredCache::Attend(int layer, const float* q, const int32_t* positions, 
   shape.n_kv_heads = n_kv;
   shape.n_q_per_kv = shape_.n_q_per_kv;
   shape.head_dim = hd;
+  const float decay = static_cast<float>(config_.decay), w = static_cast<float>(config_.w_attn);
+  const bool pivotal = config_.score_mode == "pivotal", akcb = config_.score_mode == "akcb";
+  // A decode step in attn mode folds `score = decay * score + w * mass` into the kernel's mass
+  // pass (no second sweep over every stored slot's score and mass). Prompt passes keep the mass:
+  // the layer statistics read it.
+  const bool fused_score = n_q == 1 && !pivotal && !akcb;
   std::vector<std::vector<KvSegment>> segs(n_kv);
   std::vector<std::vector<float*>> masses(n_kv), no_mass(n_kv);
   std::vector<std::vector<Page*>> attended(n_kv);
@@ -181,7 +187,7 @@ Status TieredCache::Attend(int layer, const float* q, const int32_t* positions, 
         if (p->n == 0) continue;
         if (t == 2 && !config_.cold_attend_all) continue;
         segs[h].push_back(SegmentOfPage(layout_[t], p->buf.get(), p->n));
-        masses[h].push_back(p->mass.data());
+        masses[h].push_back(fused_score ? p->score.data() : p->mass.data());
         attended[h].push_back(p.get());
       }
     }
@@ -190,6 +196,10 @@ Status TieredCache::Attend(int layer, const float* q, const int32_t* positions, 
   AttentionOptions opts;
   opts.pool = &pool;
   opts.workspace = &workspaces_[layer];
+  if (fused_score) {
+    opts.mass_decay = decay;
+    opts.mass_weight = w;
+  }
   // Scores come from the last observation_window queries of the pass (all of a decode step):
   // attend the earlier queries without mass output, then the window with it.
   const int64_t n_obs = std::min<int64_t>(n_q, config_.observation_window);
@@ -227,9 +237,7 @@ Status TieredCache::Attend(int layer, const float* q, const int32_t* positions, 
   // which the slot drew more than the average attention; akcb: mean + gamma * std of its mass.
   // One pass per page and only the statistics the mode reads (this runs every decode step over
   // every stored token), one task per KV head.
-  const float decay = static_cast<float>(config_.decay), w = static_cast<float>(config_.w_attn);
   const float gamma = static_cast<float>(config_.gamma);
-  const bool pivotal = config_.score_mode == "pivotal", akcb = config_.score_mode == "akcb";
   auto update_head = [&](int64_t h, int) {
     HeadStore& hs = stores_[static_cast<size_t>(layer) * n_kv + h];
     const std::vector<Page*>& seen = attended[static_cast<size_t>(h)];
@@ -268,7 +276,7 @@ Status TieredCache::Attend(int layer, const float* q, const int32_t* positions, 
         const float* __restrict mass = p->mass.data();
         for (int s = 0; s < p->n; ++s) score[s] = score[s] * decay + (mass[s] > average ? 1.f : 0.f);
       }
-    } else {
+    } else if (!fused_score) {
       for (Page* p : seen) {
         float* __restrict score = p->score.data();
         const float* __restrict mass = p->mass.data();
@@ -276,7 +284,7 @@ Status TieredCache::Attend(int layer, const float* q, const int32_t* positions, 
       }
     }
   };
-  pool.ParallelFor(n_kv, update_head);
+  if (!(fused_score && config_.cold_attend_all)) pool.ParallelFor(n_kv, update_head);
   return Status::Ok();
 }
 
