@@ -22,7 +22,8 @@ struct DecodeItem {
   size_t span_begin = 0;
   size_t span_count = 0;
   size_t state_offset = 0;   // m [rows], d [rows], o [rows][D]
-  size_t weights_offset = 0;  // [tiles][rows][32] weights, then [tiles][rows] maxima, with mass
+  size_t weights_offset = 0;   // with mass: [tiles][rows][32] softmax weights
+  size_t tile_max_offset = 0;  // with mass: then [tiles][rows] running maxima
 };
 
 }  // namespace
@@ -50,8 +51,10 @@ void AttendDecode(const AttentionShape& shape, std::span<const KvHeadSegments> k
       AppendTileSpans(kv_heads[g], tiles * s / splits, tiles * (s + 1) / splits, &buffers.spans);
       item.span_count = buffers.spans.size() - item.span_begin;
       item.state_offset = items.size() * state_floats;
+      const size_t item_tiles = size_t(tiles * (s + 1) / splits - tiles * s / splits);
       item.weights_offset = weights_floats;
-      if (want_mass) weights_floats += size_t(tiles * (s + 1) / splits - tiles * s / splits) * rows * (kTileSlots + 1);
+      item.tile_max_offset = weights_floats + item_tiles * rows * kTileSlots;
+      if (want_mass) weights_floats += item_tiles * rows * (kTileSlots + 1);
       items.push_back(item);
     }
   }
@@ -60,15 +63,6 @@ void AttendDecode(const AttentionShape& shape, std::span<const KvHeadSegments> k
   buffers.weights.resize(weights_floats);
   const std::vector<KernelRows>& group_rows = buffers.prepared.groups;
 
-  // Tiles of an item's spans (its share of the weights buffer).
-  auto ItemTiles = [&](const DecodeItem& item) {
-    size_t n = 0;
-    for (size_t k = 0; k < item.span_count; ++k) {
-      const TileSpan& span = buffers.spans[item.span_begin + k];
-      n += size_t(span.tile_end - span.tile_begin);
-    }
-    return n;
-  };
   auto run_item = [&](int64_t i, int /*thread*/) {
     const DecodeItem& item = items[i];
     AttentionTask task;
@@ -79,7 +73,7 @@ void AttendDecode(const AttentionShape& shape, std::span<const KvHeadSegments> k
     task.o = task.d + rows;
     if (want_mass) {
       task.weights = buffers.weights.data() + item.weights_offset;
-      task.tile_max = task.weights + ItemTiles(item) * rows * kTileSlots;
+      task.tile_max = buffers.weights.data() + item.tile_max_offset;
     }
     RunAttentionTask(task);
   };
@@ -125,7 +119,7 @@ void AttendDecode(const AttentionShape& shape, std::span<const KvHeadSegments> k
     task.n_rows = rows;
     task.spans = std::span<const TileSpan>(buffers.spans.data() + item.span_begin, item.span_count);
     task.weights = buffers.weights.data() + item.weights_offset;
-    task.tile_max = task.weights + ItemTiles(item) * rows * kTileSlots;
+    task.tile_max = buffers.weights.data() + item.tile_max_offset;
     task.m = states + item.state_offset;
     task.inv_d = task.m + rows;
     task.update = {options.mass_decay, options.mass_weight};

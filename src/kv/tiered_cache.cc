@@ -97,7 +97,6 @@ StatusOr<std::unique_ptr<TieredCache>> TieredCache::Create(const CacheConfig& co
   c->workspaces_ = std::vector<AttentionWorkspace>(shape.n_layer);
   c->last_q_.assign(static_cast<size_t>(shape.n_layer) * shape.n_head_kv * shape.n_q_per_kv * hd, 0.f);
   c->layer_hot_scale_.assign(shape.n_layer, 1.0);
-  c->layer_stats_.assign(shape.n_layer, {});
   c->layer_stats_sum_.assign(shape.n_layer, {});
   c->last_max_logit_.assign(static_cast<size_t>(shape.n_layer) * shape.n_head_kv, -INFINITY);
   if (!config.hot_budget_layers.empty()) {
@@ -117,7 +116,6 @@ void TieredCache::Clear() {
   promotions_ = demotions_ = evictions_ = 0;
   max_position_ = -1;
   std::fill(layer_hot_scale_.begin(), layer_hot_scale_.end(), 1.0);
-  std::fill(layer_stats_.begin(), layer_stats_.end(), LayerAttentionStats{});
   std::fill(layer_stats_sum_.begin(), layer_stats_sum_.end(), LayerAttentionStats{});
   layer_stats_passes_ = 0;
   adaptive_hot_ = -1;
@@ -672,6 +670,15 @@ std::vector<double> TieredCache::LayerHotScales(const CacheConfig& config, const
   return scale;
 }
 
+std::vector<TieredCache::LayerAttentionStats> TieredCache::MeanLayerStats() const {
+  std::vector<LayerAttentionStats> mean(layer_stats_sum_.size());
+  if (layer_stats_passes_ == 0) return mean;
+  const double n = static_cast<double>(layer_stats_passes_);
+  for (size_t l = 0; l < mean.size(); ++l)
+    mean[l] = {layer_stats_sum_[l].entropy / n, layer_stats_sum_[l].variance / n, layer_stats_sum_[l].kurtosis / n};
+  return mean;
+}
+
 void TieredCache::ComputeLayerStats() {
   // AKCB/ARKV: entropy, variance and kurtosis of the attention each prompt pass's observation
   // window gave the layer's slots (the kernel's mass, summed over the window's queries and the
@@ -710,11 +717,7 @@ void TieredCache::ComputeLayerStats() {
     layer_stats_sum_[l].kurtosis += pass[l].kurtosis;
   }
   ++layer_stats_passes_;
-  for (int l = 0; l < L; ++l) {
-    const double n = static_cast<double>(layer_stats_passes_);
-    layer_stats_[l] = {layer_stats_sum_[l].entropy / n, layer_stats_sum_[l].variance / n, layer_stats_sum_[l].kurtosis / n};
-  }
-  layer_hot_scale_ = LayerHotScales(config_, layer_stats_);
+  layer_hot_scale_ = LayerHotScales(config_, MeanLayerStats());
   adaptive_hot_ = -1;  // the scales changed: AdaptiveHotTokens solves for c again
 }
 
@@ -752,10 +755,11 @@ CacheStats TieredCache::Stats() const {
   st.n_layer = shape_.n_layer;
   st.n_head_kv = shape_.n_head_kv;
   st.n_positions = n_positions_;
-  if (config_.layer_adaptive && layer_hot_budget_.empty())
+  if (config_.layer_adaptive && layer_hot_budget_.empty()) {
+    const std::vector<LayerAttentionStats> stats = MeanLayerStats();
     for (int l = 0; l < shape_.n_layer; ++l)
-      st.layer_policy.push_back({layer_stats_[l].entropy, layer_stats_[l].variance, layer_stats_[l].kurtosis,
-                                 layer_hot_scale_[l]});
+      st.layer_policy.push_back({stats[l].entropy, stats[l].variance, stats[l].kurtosis, layer_hot_scale_[l]});
+  }
   st.promotions = promotions_;
   st.demotions = demotions_;
   st.evicted = evictions_;

@@ -49,13 +49,12 @@ class TieredCache : public KvCache {
   Status CheckInvariants() const;
   // Per-layer hot-budget multipliers chosen from prefill statistics (1 when not adaptive).
   const std::vector<double>& layer_hot_scale() const { return layer_hot_scale_; }
-  // The prompt's attention statistics per layer (mean over KV heads) behind those multipliers.
+  // Attention statistics of one layer (mean over KV heads) behind those multipliers.
   struct LayerAttentionStats {
     double entropy = 0;   // normalized entropy of the token-score distribution, in [0, 1]
     double variance = 0;  // n^2 * variance of the distribution (its squared coefficient of variation)
     double kurtosis = 0;  // Pearson kurtosis of the distribution's values (normal: 3)
   };
-  const std::vector<LayerAttentionStats>& layer_stats() const { return layer_stats_; }
   // Statistics of one distribution of non-negative weights (need not sum to 1). For tests.
   static LayerAttentionStats DistributionStats(const std::vector<double>& weights);
   // The hot-budget multipliers the configured rule gives for these statistics. For tests.
@@ -90,6 +89,8 @@ class TieredCache : public KvCache {
   // layer_adaptive: the layer's f16 tokens for a hot budget of `hot` per layer.
   double AdaptiveHotTokens(int layer, double hot, double protected_slots, double n_stored) const;
   double ProtectedSlots(int64_t n_stored) const;
+  // The layers' statistics averaged over the prompt passes so far (zeros before the first).
+  std::vector<LayerAttentionStats> MeanLayerStats() const;
   int64_t TotalBytes() const;
 
   CacheConfig config_;
@@ -100,8 +101,7 @@ class TieredCache : public KvCache {
   std::vector<float> last_q_;      // [n_layer][n_heads * head_dim]: last decode query (promotion)
   std::vector<float> last_max_logit_;  // [layer * n_head_kv + head]: newest query's largest logit
   std::vector<double> layer_hot_scale_;
-  std::vector<LayerAttentionStats> layer_stats_;      // mean over the prompt passes so far
-  std::vector<LayerAttentionStats> layer_stats_sum_;  // sums over those passes
+  std::vector<LayerAttentionStats> layer_stats_sum_;  // sums over the prompt passes so far
   int64_t layer_stats_passes_ = 0;
   mutable double adaptive_hot_ = -1, adaptive_protected_ = -1, adaptive_stored_ = -1, adaptive_c_ = 1;  // AdaptiveHotTokens' last solve
   std::vector<double> layer_hot_budget_;  // hot_budget_layers, when given
