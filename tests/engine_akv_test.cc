@@ -6,20 +6,18 @@
 #include "eval/perplexity.h"
 #include "kv/tiered_cache.h"
 #include "test_util.h"
+#include "tiny_engine_fixture.h"
 
 namespace akv {
 namespace {
 
-class EngineAkv : public ::testing::Test {
+class EngineAkv : public test::TinyEngineTest {
  protected:
   void SetUp() override {
-    if (test::SharedDir().empty()) GTEST_SKIP() << "shared fixtures not found (set AKV_SHARED)";
-    auto e = Engine::Load({.model_path = test::ModelPath("akv-tiny-llama-25m-f16.gguf"), .n_threads = 2});
-    ASSERT_TRUE(e.ok()) << e.status().ToString();
-    engine_ = std::move(*e);
+    TinyEngineTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     text_ = test::ReadFileToString(test::SharedDir() + "/data/treasure_island.txt");
   }
-  std::unique_ptr<Engine> engine_;
   std::string text_;
 };
 

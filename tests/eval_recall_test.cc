@@ -6,17 +6,16 @@
 #include "akv/akv.hpp"
 #include "eval/eval_runner.h"
 #include "test_util.h"
+#include "tiny_engine_fixture.h"
 
 namespace akv {
 namespace {
 
-class EvalRecallTest : public ::testing::Test {
+class EvalRecallTest : public test::TinyEngineTest {
  protected:
   void SetUp() override {
-    AKV_REQUIRE_SHARED();
-    auto e = Engine::Load({.model_path = test::ModelPath("akv-tiny-llama-25m-f16.gguf"), .n_threads = 2});
-    ASSERT_TRUE(e.ok()) << e.status().ToString();
-    engine_ = std::move(*e);
+    TinyEngineTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     auto c = FillerCorpus::Load({test::SharedDir() + "/data/treasure_island.txt", test::SharedDir() + "/data/secret_garden.txt"});
     ASSERT_TRUE(c.ok()) << c.status().ToString();
     corpus_ = std::move(*c);
@@ -30,7 +29,6 @@ class EvalRecallTest : public ::testing::Test {
     return RunGrid(*engine_, g, items, o);
   }
 
-  std::unique_ptr<Engine> engine_;
   FillerCorpus corpus_;
 };
 

@@ -1,23 +1,13 @@
 // RunSpeedTest (akv bench): sample counts, the context each repetition decodes at, bad input.
 #include <gtest/gtest.h>
 
-#include "akv/akv.hpp"
 #include "eval/speed_bench.h"
-#include "test_util.h"
+#include "tiny_engine_fixture.h"
 
 namespace akv {
 namespace {
 
-class SpeedTestRun : public ::testing::Test {
- protected:
-  void SetUp() override {
-    AKV_REQUIRE_SHARED();
-    auto e = Engine::Load({.model_path = test::ModelPath("akv-tiny-llama-25m-f16.gguf"), .n_threads = 2});
-    ASSERT_TRUE(e.ok()) << e.status().ToString();
-    engine_ = std::move(*e);
-  }
-  std::unique_ptr<Engine> engine_;
-};
+using SpeedTestRun = test::TinyEngineTest;
 
 TEST_F(SpeedTestRun, RefillsTheDepthBeforeEveryRepetitionByDefault) {
   for (const char* cache : {"full", "akv:balanced"}) {
