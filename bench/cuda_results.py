@@ -75,8 +75,9 @@ def main(prefix):
                    f"{r['kv_bytes'] / GIB:.3f} | {r['device_bytes_in_use'] / GIB:.2f} |")
     tg = {(r["cache"], r["depth"]): r for r in e2e if r["kind"] == "tg"}
     hf = {h["context"]: h for h in torch.get("hf", [])}
-    out.append("\nHF transformers (same GPU, same shape, random f16 weights, DynamicCache, sdpa): " + ", ".join(
-        f"{c // 1024}K {h['decode_tokens_per_s']:.1f} tokens/s (peak {h['peak_gib']:.1f} GiB)" for c, h in sorted(hf.items())) + ".\n")
+    out.append("\nHF transformers (same GPU, same shape, random f16 weights, DynamicCache, sdpa): " + (", ".join(
+        f"{c // 1024}K {h['decode_tokens_per_s']:.1f} tokens/s (peak {h['peak_gib']:.1f} GiB)" for c, h in sorted(hf.items()))
+        or "not run in this call") + ".\n")
     out.append("| depth | f16 tokens/s | akv-balanced | akv-int2 | akv-balanced / f16 | akv-balanced / HF |")
     out.append("|---:|---:|---:|---:|---:|---:|")
     for d in sorted({k[1] for k in tg}):
@@ -86,7 +87,7 @@ def main(prefix):
         h = hf.get(d)
         out.append(f"| {d} | {f['tokens_per_s']:.1f} | {b['tokens_per_s']:.1f} | {i2['tokens_per_s']:.1f} | "
                    f"{b['tokens_per_s'] / f['tokens_per_s']:.2f}x | "
-                   f"{(b['tokens_per_s'] / h['decode_tokens_per_s']) if h else float('nan'):.1f}x |")
+                   + (f"{b['tokens_per_s'] / h['decode_tokens_per_s']:.1f}x |" if h else "not run |"))
     out.append("\n## Memory\n")
     out.append("| cache | KV GiB at 16K | KV GiB at 32K | KV vs f16 at 16K | device GiB at 32K | KV bytes / token (marginal) | largest context in 24 GiB |")
     out.append("|---|---:|---:|---:|---:|---:|---:|")

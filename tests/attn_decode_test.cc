@@ -227,7 +227,11 @@ TEST(AttnDecodeTest, BadArgumentsAreStatuses) {
   KvSegment seg;  // n_slots 1 but no data
   seg.n_slots = 1;
   KvHeadSegments head{std::span<const KvSegment>(&seg, 1), {}};
-  EXPECT_FALSE(Attend(shape, 1, q.data(), nullptr, std::span<const KvHeadSegments>(&head, 1), out.data()).ok());
+  Status st = Attend(shape, 1, q.data(), nullptr, std::span<const KvHeadSegments>(&head, 1), out.data());
+  ASSERT_FALSE(st.ok());
+  // The message names the head and segment (built only once validation failed).
+  EXPECT_NE(st.message().find("attention: KV head 0, segment 0: positions, key data and value data are required"),
+            std::string::npos) << st.message();
   seg.n_slots = 0;
   EXPECT_TRUE(Attend(shape, 1, q.data(), nullptr, std::span<const KvHeadSegments>(&head, 1), out.data()).ok());
   EXPECT_EQ(out[5], 0.0f);  // nothing to attend to
@@ -238,7 +242,10 @@ TEST(AttnDecodeTest, BadArgumentsAreStatuses) {
   EXPECT_FALSE(Attend(shape, 1, q.data(), nullptr, std::span<const KvHeadSegments>(&head, 1), out.data()).ok());
   shape.n_kv_heads = 1;
   seg.key_codec = CodecSpec::Quantized(3, 32);
-  EXPECT_FALSE(Attend(shape, 1, q.data(), nullptr, std::span<const KvHeadSegments>(&head, 1), out.data()).ok());
+  st = Attend(shape, 1, q.data(), nullptr, std::span<const KvHeadSegments>(&head, 1), out.data());
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("attention: KV head 0, segment 0: key codec"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("unknown format or bit width"), std::string::npos) << st.message();
 }
 
 }  // namespace

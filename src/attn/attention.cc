@@ -42,9 +42,13 @@ Status ValidateAttention(const AttentionShape& shape, int n_queries, const float
       return InvalidArgument("attention: KV head " + std::to_string(g) + " has " +
                              std::to_string(head.mass.size()) + " mass outputs for " +
                              std::to_string(head.segments.size()) + " segments");
-    for (size_t s = 0; s < head.segments.size(); ++s)
-      AKV_RETURN_IF_ERROR(ValidateSegment(head.segments[s], shape.head_dim,
-                                          "attention: KV head " + std::to_string(g) + ", segment " + std::to_string(s)));
+    for (size_t s = 0; s < head.segments.size(); ++s) {
+      // Checked with a fixed name first (no string built per segment and step); an error is
+      // re-reported naming the head and segment.
+      if (ValidateSegment(head.segments[s], shape.head_dim, "attention").ok()) continue;
+      return ValidateSegment(head.segments[s], shape.head_dim,
+                             "attention: KV head " + std::to_string(g) + ", segment " + std::to_string(s));
+    }
   }
   return Status::Ok();
 }

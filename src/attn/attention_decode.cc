@@ -54,13 +54,15 @@ void AttendDecode(const AttentionShape& shape, std::span<const KvHeadSegments> k
       const size_t item_tiles = size_t(tiles * (s + 1) / splits - tiles * s / splits);
       item.weights_offset = weights_floats;
       item.tile_max_offset = weights_floats + item_tiles * rows * kTileSlots;
-      if (want_mass) weights_floats += item_tiles * rows * (kTileSlots + 1);
+      // Whole cache lines per item: the kernel's softmax stores its weights there aligned.
+      if (want_mass) weights_floats += CacheLineFloats(item_tiles * rows * (kTileSlots + 1));
       items.push_back(item);
     }
   }
   buffers.states.resize(items.size() * state_floats + 16);
   float* states = AlignedStart(buffers.states);
-  buffers.weights.resize(weights_floats);
+  buffers.weights.resize(weights_floats + 16);
+  float* weights = AlignedStart(buffers.weights);
   const std::vector<KernelRows>& group_rows = buffers.prepared.groups;
 
   auto run_item = [&](int64_t i, int /*thread*/) {
@@ -72,8 +74,8 @@ void AttendDecode(const AttentionShape& shape, std::span<const KvHeadSegments> k
     task.d = task.m + rows;
     task.o = task.d + rows;
     if (want_mass) {
-      task.weights = buffers.weights.data() + item.weights_offset;
-      task.tile_max = buffers.weights.data() + item.tile_max_offset;
+      task.weights = weights + item.weights_offset;
+      task.tile_max = weights + item.tile_max_offset;
     }
     RunAttentionTask(task);
   };
@@ -118,8 +120,8 @@ void AttendDecode(const AttentionShape& shape, std::span<const KvHeadSegments> k
     MassFromWeightsTask task;
     task.n_rows = rows;
     task.spans = std::span<const TileSpan>(buffers.spans.data() + item.span_begin, item.span_count);
-    task.weights = buffers.weights.data() + item.weights_offset;
-    task.tile_max = buffers.weights.data() + item.tile_max_offset;
+    task.weights = weights + item.weights_offset;
+    task.tile_max = weights + item.tile_max_offset;
     task.m = states + item.state_offset;
     task.inv_d = task.m + rows;
     task.update = {options.mass_decay, options.mass_weight};

@@ -614,26 +614,50 @@ struct TilePositions {
   int32_t max_pos = INT32_MIN;
 };
 
-TileView MakeTileView(const KvSegment& seg, int head_dim, int tile, TilePositions* positions) {
+// Per-segment constants of the tile addressing, computed once per span instead of per tile (and
+// again per prefetch).
+struct TileGeometry {
+  int head_dim = 0;
+  size_t key_tile_bytes = 0, value_tile_bytes = 0;
+  bool key_quantized = false, key_per_channel = false, value_quantized = false;
+  size_t key_scales_per_tile = 0;    // per-token keys: (D/G) * 32 f16 per tile
+  size_t key_scale_count = 0;        // f16 scales (and zeros) a tile reads
+  size_t value_scales_per_slot = 0;  // D / G
+};
+
+TileGeometry MakeTileGeometry(const KvSegment& seg, int head_dim) {
+  TileGeometry g;
+  g.head_dim = head_dim;
+  g.key_tile_bytes = KeyTileBytes(seg.key_codec, head_dim);
+  g.value_tile_bytes = ValueTileBytes(seg.value_codec, head_dim);
+  g.key_quantized = IsQuantized(seg.key_codec.format);
+  g.key_per_channel = seg.key_codec.grouping == KeyGrouping::kPerChannel;
+  g.value_quantized = IsQuantized(seg.value_codec.format);
+  if (g.key_quantized) {
+    g.key_scales_per_tile = size_t(head_dim / seg.key_codec.group_size) * kTileSlots;
+    g.key_scale_count = g.key_per_channel ? size_t(head_dim) : g.key_scales_per_tile;
+  }
+  if (g.value_quantized) g.value_scales_per_slot = size_t(head_dim / seg.value_codec.group_size);
+  return g;
+}
+
+TileView MakeTileView(const KvSegment& seg, const TileGeometry& g, int tile, TilePositions* positions) {
   const int first = tile * kTileSlots;
   TileView t;
   t.n_valid = std::min(kTileSlots, seg.n_slots - first);
-  t.head_dim = head_dim;
+  t.head_dim = g.head_dim;
   t.key_group = seg.key_codec.group_size;
   t.value_group = seg.value_codec.group_size;
-  t.key_tile = static_cast<const uint8_t*>(seg.key_data) + KeyTileBytes(seg.key_codec, head_dim) * tile;
-  if (IsQuantized(seg.key_codec.format)) {
-    size_t at;
-    if (seg.key_codec.grouping == KeyGrouping::kPerChannel)
-      at = size_t(first / seg.key_codec.group_size) * head_dim;
-    else
-      at = size_t(tile) * (head_dim / seg.key_codec.group_size) * kTileSlots;
+  t.key_tile = static_cast<const uint8_t*>(seg.key_data) + g.key_tile_bytes * tile;
+  if (g.key_quantized) {
+    const size_t at = g.key_per_channel ? size_t(first / seg.key_codec.group_size) * g.head_dim
+                                        : size_t(tile) * g.key_scales_per_tile;
     t.key_scales = seg.key_scales + at;
     t.key_zeros = seg.key_zeros + at;
   }
-  t.value_tile = static_cast<const uint8_t*>(seg.value_data) + ValueTileBytes(seg.value_codec, head_dim) * tile;
-  if (IsQuantized(seg.value_codec.format)) {
-    const size_t at = size_t(first) * (head_dim / seg.value_codec.group_size);
+  t.value_tile = static_cast<const uint8_t*>(seg.value_data) + g.value_tile_bytes * tile;
+  if (g.value_quantized) {
+    const size_t at = size_t(first) * g.value_scales_per_slot;
     t.value_scales = seg.value_scales + at;
     t.value_zeros = seg.value_zeros ? seg.value_zeros + at : nullptr;  // null: symmetric
   }
@@ -661,26 +685,24 @@ HWY_INLINE void PrefetchBytes(const void* p, size_t bytes) {
 }
 
 template <int kLocality>
-void PrefetchTileSections(const KvSegment& seg, int head_dim, int tile) {
-  const TileView t = MakeTileView(seg, head_dim, tile, nullptr);
-  PrefetchBytes<kLocality>(t.key_tile, KeyTileBytes(seg.key_codec, head_dim));
-  PrefetchBytes<kLocality>(t.value_tile, ValueTileBytes(seg.value_codec, head_dim));
+HWY_INLINE void PrefetchTileSections(const KvSegment& seg, const TileGeometry& g, int tile) {
+  const TileView t = MakeTileView(seg, g, tile, nullptr);
+  PrefetchBytes<kLocality>(t.key_tile, g.key_tile_bytes);
+  PrefetchBytes<kLocality>(t.value_tile, g.value_tile_bytes);
   if (t.key_scales) {
-    const size_t n = seg.key_codec.grouping == KeyGrouping::kPerChannel
-                         ? size_t(head_dim) : size_t(head_dim / t.key_group) * kTileSlots;
-    PrefetchBytes<kLocality>(t.key_scales, n * sizeof(f16_t));
-    PrefetchBytes<kLocality>(t.key_zeros, n * sizeof(f16_t));
+    PrefetchBytes<kLocality>(t.key_scales, g.key_scale_count * sizeof(f16_t));
+    PrefetchBytes<kLocality>(t.key_zeros, g.key_scale_count * sizeof(f16_t));
   }
   if (t.value_scales) {
-    const size_t n = size_t(t.n_valid) * (head_dim / t.value_group);
+    const size_t n = size_t(t.n_valid) * g.value_scales_per_slot;
     PrefetchBytes<kLocality>(t.value_scales, n * sizeof(f16_t));
     if (t.value_zeros) PrefetchBytes<kLocality>(t.value_zeros, n * sizeof(f16_t));
   }
 }
 
-void PrefetchTile(const KvSegment& seg, int head_dim, int tile) {
-  if (IsQuantized(seg.key_codec.format)) PrefetchTileSections<1>(seg, head_dim, tile);
-  else PrefetchTileSections<3>(seg, head_dim, tile);
+HWY_INLINE void PrefetchTile(const KvSegment& seg, const TileGeometry& g, int tile) {
+  if (g.key_quantized) PrefetchTileSections<1>(seg, g, tile);
+  else PrefetchTileSections<3>(seg, g, tile);
 }
 
 inline int PrefetchDistance() {
@@ -750,20 +772,23 @@ void RunAttentionTaskSimd(const AttentionTask& task) {
     const KvSegment& seg = *span.segment;
     const SegmentFns fns = FnsFor(seg);
     const bool rotated = seg.key_codec.hadamard;
+    const TileGeometry geometry = MakeTileGeometry(seg, dim);
+    TileGeometry next_geometry;
+    if (ahead > 0 && si + 1 < task.spans.size()) next_geometry = MakeTileGeometry(*task.spans[si + 1].segment, dim);
     for (int tile = span.tile_begin; tile < span.tile_end; ++tile) {
       if (ahead > 0) {
         // The tile `ahead` tiles later, in this span or the next one.
         if (tile + ahead < span.tile_end) {
-          PrefetchTile(seg, dim, tile + ahead);
+          PrefetchTile(seg, geometry, tile + ahead);
         } else if (si + 1 < task.spans.size()) {
           const TileSpan& next = task.spans[si + 1];
           const int at = next.tile_begin + (tile + ahead - span.tile_end);
-          if (at < next.tile_end) PrefetchTile(*next.segment, dim, at);
+          if (at < next.tile_end) PrefetchTile(*next.segment, next_geometry, at);
         }
       }
       TilePositions tp;
       // Positions are read only under a causal mask.
-      const TileView t = MakeTileView(seg, dim, tile, rows.positions ? &tp : nullptr);
+      const TileView t = MakeTileView(seg, geometry, tile, rows.positions ? &tp : nullptr);
       for (int row0 = 0; row0 < rows.n_rows; row0 += kBlockRows) {
         const int n = std::min(kBlockRows, rows.n_rows - row0);
         const int visibility = TileVisibility(rows, row0, n, tp);
@@ -778,16 +803,16 @@ void RunAttentionTaskSimd(const AttentionTask& task) {
         fns.score[n - 1](t, rb, scores);
         const int32_t* slot_pos = visibility == 1 ? tp.pos : nullptr;
         const int32_t* row_pos = rows.positions ? rows.positions + row0 : nullptr;
+        // With mass, the weights go straight to the item's buffer (p of every row, 0 where
+        // hidden; 64-byte aligned), with the max they are relative to.
+        float* p_rows = weights ? weights + row0 * kTileSlots : p;
         const bool any = kSoftmaxFns[n - 1](scores, t.n_valid, slot_pos, row_pos, task.m + row0,
-                                            d_vec + size_t(row0) * kLanes, alpha, p);
-        if (weights) {  // p of every row (0 where hidden) and the max it is relative to
-          std::memcpy(weights + row0 * kTileSlots, p, sizeof(float) * n * kTileSlots);
-          std::memcpy(tile_max + row0, task.m + row0, sizeof(float) * n);
-        }
+                                            d_vec + size_t(row0) * kLanes, alpha, p_rows);
+        if (weights) std::copy(task.m + row0, task.m + row0 + n, tile_max + row0);
         if (!any) continue;
         float* o_rows[kBlockRows];
         for (int r = 0; r < kBlockRows; ++r) o_rows[r] = task.o + size_t(row0 + std::min(r, n - 1)) * dim;
-        fns.value[n - 1](t, p, alpha, o_rows);
+        fns.value[n - 1](t, p_rows, alpha, o_rows);
       }
       if (weights) {
         weights += size_t(rows.n_rows) * kTileSlots;
@@ -838,9 +863,10 @@ void RunMassTaskSimd(const MassTask& task) {
     const KvSegment& seg = *span.segment;
     const SegmentFns fns = FnsFor(seg);
     const bool rotated = seg.key_codec.hadamard;
+    const TileGeometry geometry = MakeTileGeometry(seg, dim);
     for (int tile = span.tile_begin; tile < span.tile_end; ++tile) {
       TilePositions tp;
-      const TileView t = MakeTileView(seg, dim, tile, rows.positions ? &tp : nullptr);
+      const TileView t = MakeTileView(seg, geometry, tile, rows.positions ? &tp : nullptr);
       VF mass[kVecs];
       for (int v = 0; v < kVecs; ++v) mass[v] = hn::Zero(df);
       for (int row0 = 0; row0 < rows.n_rows; row0 += kBlockRows) {

@@ -24,19 +24,20 @@ KvSegment SegmentOfPage(const PageLayout& l, const uint8_t* page, int n_slots) {
   return s;
 }
 
-Status ValidateSegment(const KvSegment& s, int head_dim, const std::string& what) {
-  if (s.n_slots < 0) return InvalidArgument(what + ": negative slot count " + std::to_string(s.n_slots));
+Status ValidateSegment(const KvSegment& s, int head_dim, std::string_view what_view) {
+  auto what = [what_view] { return std::string(what_view); };
+  if (s.n_slots < 0) return InvalidArgument(what() + ": negative slot count " + std::to_string(s.n_slots));
   Status st = ValidateKeyCodec(s.key_codec, head_dim);
-  if (!st.ok()) return InvalidArgument(what + ": " + st.message());
+  if (!st.ok()) return InvalidArgument(what() + ": " + st.message());
   st = ValidateValueCodec(s.value_codec, head_dim);
-  if (!st.ok()) return InvalidArgument(what + ": " + st.message());
+  if (!st.ok()) return InvalidArgument(what() + ": " + st.message());
   if (s.n_slots == 0) return Status::Ok();
   if (!s.positions || !s.key_data || !s.value_data)
-    return InvalidArgument(what + ": positions, key data and value data are required");
+    return InvalidArgument(what() + ": positions, key data and value data are required");
   if (IsQuantized(s.key_codec.format) && (!s.key_scales || !s.key_zeros))
-    return InvalidArgument(what + ": " + CodecName(s.key_codec) + " keys need scales and zeros");
+    return InvalidArgument(what() + ": " + CodecName(s.key_codec) + " keys need scales and zeros");
   if (IsQuantized(s.value_codec.format) && (!s.value_scales || (!s.value_zeros && !s.value_codec.symmetric)))
-    return InvalidArgument(what + ": " + CodecName(s.value_codec) + " values need scales and zeros");
+    return InvalidArgument(what() + ": " + CodecName(s.value_codec) + " values need scales and zeros");
   return Status::Ok();
 }
 

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "core/half.h"
 #include "core/status.h"
@@ -47,7 +48,7 @@ KvSegment SegmentOfPage(const PageLayout& layout, const uint8_t* page, int n_slo
 
 // Codecs valid for head_dim, the pointers each codec needs present when n_slots > 0, and
 // n_slots >= 0. `what` names the segment in the message ("kv head 3, segment 7").
-Status ValidateSegment(const KvSegment& segment, int head_dim, const std::string& what);
+Status ValidateSegment(const KvSegment& segment, int head_dim, std::string_view what);
 
 // De-quantized key (stored domain) / value of one slot: the scalar reference path.
 void DecodeSegmentKey(const KvSegment& segment, int head_dim, int slot, float* key);

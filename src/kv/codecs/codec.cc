@@ -65,20 +65,21 @@ bool IsKnownFormat(KvFormat f) {
 }
 
 Status ValidateCommon(const CodecSpec& c, int head_dim, const char* what) {
-  const std::string name = std::string(what) + " codec " + CodecName(c);
-  if (!IsKnownFormat(c.format)) return InvalidArgument(name + ": unknown format or bit width");
+  // The name is built only for an error: attention validates every segment of every step.
+  auto name = [&] { return std::string(what) + " codec " + CodecName(c); };
+  if (!IsKnownFormat(c.format)) return InvalidArgument(name() + ": unknown format or bit width");
   if (head_dim <= 0 || head_dim % 16 != 0)
-    return InvalidArgument(name + ": head_dim " + std::to_string(head_dim) +
+    return InvalidArgument(name() + ": head_dim " + std::to_string(head_dim) +
                            " must be a positive multiple of 16");
   if (!IsQuantized(c.format)) return Status::Ok();
   if (c.group_size != 32 && c.group_size != 64 && c.group_size != 128)
-    return InvalidArgument(name + ": group size " + std::to_string(c.group_size) +
+    return InvalidArgument(name() + ": group size " + std::to_string(c.group_size) +
                            " is not supported (use 32, 64 or 128)");
   if (head_dim % kUnitValues != 0)
-    return InvalidArgument(name + ": head_dim " + std::to_string(head_dim) +
+    return InvalidArgument(name() + ": head_dim " + std::to_string(head_dim) +
                            " must be a multiple of 32 for quantized formats");
   if (c.grouping == KeyGrouping::kPerToken && head_dim % c.group_size != 0)
-    return InvalidArgument(name + ": group size " + std::to_string(c.group_size) +
+    return InvalidArgument(name() + ": group size " + std::to_string(c.group_size) +
                            " does not divide head_dim " + std::to_string(head_dim));
   return Status::Ok();
 }
