@@ -105,6 +105,19 @@ def main(prefix):
     out.append("\nLargest context: device memory in use is linear in the cache's n_ctx (pages are allocated for "
                "the whole context at session creation); the line through the 16K and 32K runs (weights 12.55 GiB, "
                "CUDA context, scratch, KV) is solved for 24 GiB.\n")
+    # Optional: sessions run at (about) that largest context, to check the fit (<prefix>_24gib/*.json,
+    # one `akv bench --device cuda -d DEPTH --cache C --json` each).
+    import glob
+    fits = [r for f in sorted(glob.glob(prefix + "_24gib/*.json")) for r in json.load(open(f)) if r["kind"] == "tg"]
+    if fits:
+        out.append("Checked by running each cache at about that context (`akv bench --device cuda -p 0 -n 32 -d DEPTH "
+                   "-r 2`, same model):\n")
+        out.append("| cache | depth | n_ctx | device GiB in use | KV GiB | decode tokens/s |")
+        out.append("|---|---:|---:|---:|---:|---:|")
+        for r in fits:
+            out.append(f"| {r['cache']} | {r['depth']} | {r['n_ctx']} | {r['device_bytes_in_use'] / GIB:.3f} | "
+                       f"{r['kv_bytes'] / GIB:.3f} | {r['tokens_per_s']:.1f} |")
+        out.append("")
     print("\n".join(out))
 
 
