@@ -70,7 +70,9 @@ struct Synthetic {
 
 // Appends n tokens to every layer of the cache, one forward-pass-like step per `chunk`, with an
 // attention call per layer (so scores accumulate) and EndStep.
-void Feed(KvCache& cache, Synthetic& s, int n, int chunk, ThreadPool& pool, std::vector<float>* last_out = nullptr) {
+// policy_pool (default: pool) runs EndStep.
+void Feed(KvCache& cache, Synthetic& s, int n, int chunk, ThreadPool& pool, std::vector<float>* last_out = nullptr,
+          ThreadPool* policy_pool = nullptr) {
   const int kvd = s.shape.n_head_kv * s.shape.head_dim, qd = kvd * s.shape.n_q_per_kv;
   for (int done = 0; done < n; done += chunk) {
     const int c = std::min(chunk, n - done);
@@ -83,8 +85,42 @@ void Feed(KvCache& cache, Synthetic& s, int n, int chunk, ThreadPool& pool, std:
       ASSERT_TRUE(cache.Attend(l, q.data(), pos.data(), c, out.data(), pool).ok());
       if (last_out) *last_out = out;
     }
-    cache.EndStep();
+    cache.EndStep(policy_pool ? *policy_pool : pool);
   }
+}
+
+TEST(TieredCache, PolicyOnSeveralThreadsEqualsOneThread) {
+  // EndStep runs Migrate / Promote per (layer, KV head) on the pool: the result must be the
+  // serial one, bit for bit (eviction, promotion and per-layer budgets all exercised).
+  ThreadPool one(1), two(2);
+  Synthetic a, b;
+  a.shape = b.shape = KvShape{4, 3, 64, 2};
+  auto cfg = CacheConfig::Parse(
+      "akv,hot_budget=48,warm_budget=120,max_total=400,cold_attend_all=false,promote_k=2,promote_interval=3,"
+      "n_anchors=4,protect_recent=16,prefill_chunk=32,page_size=64");
+  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+  auto serial = TieredCache::Create(*cfg, a.shape, 2048);
+  auto parallel = TieredCache::Create(*cfg, b.shape, 2048);
+  ASSERT_TRUE(serial.ok() && parallel.ok());
+  std::vector<float> out_s, out_p;
+  Feed(**serial, a, 700, 32, one, &out_s, &one);
+  Feed(**parallel, b, 700, 32, one, &out_p, &two);
+  Feed(**serial, a, 60, 1, one, &out_s, &one);
+  Feed(**parallel, b, 60, 1, one, &out_p, &two);
+  const CacheStats x = (*serial)->Stats(), y = (*parallel)->Stats();
+  EXPECT_EQ(x.hot.tokens, y.hot.tokens);
+  EXPECT_EQ(x.warm.tokens, y.warm.tokens);
+  EXPECT_EQ(x.cold.tokens, y.cold.tokens);
+  EXPECT_EQ(x.demotions, y.demotions);
+  EXPECT_EQ(x.promotions, y.promotions);
+  EXPECT_EQ(x.evicted, y.evicted);
+  EXPECT_GT(x.demotions, 0);
+  EXPECT_GT(x.evicted, 0);
+  for (int l = 0; l < a.shape.n_layer; ++l)
+    for (int h = 0; h < a.shape.n_head_kv; ++h)
+      for (int p = 0; p < 760; ++p) ASSERT_EQ((*serial)->TierOf(l, h, p), (*parallel)->TierOf(l, h, p)) << l << " " << h << " " << p;
+  EXPECT_TRUE((*parallel)->CheckInvariants().ok());
+  EXPECT_EQ(out_s, out_p);
 }
 
 TEST(TieredCache, AllHotEqualsFullCache) {
@@ -180,7 +216,7 @@ TEST(TieredCache, ColdTokenNeededByAQueryIsPromoted) {
     for (int r = 0; r < 32; ++r)
       for (int c = 0; c < 64; ++c) qs[r * 64 + c] = (c % 2 ? -0.05f : 0.05f) + 0.01f * nd(rng);
     ASSERT_TRUE((*cache)->Attend(0, qs.data(), pos.data(), 32, out.data(), pool).ok());
-    (*cache)->EndStep();
+    (*cache)->EndStep(pool);
   }
   ASSERT_EQ((*cache)->TierOf(0, 0, target), 2) << "the target should have been demoted to cold";
   // Decode steps whose query points at the target key.
@@ -192,7 +228,7 @@ TEST(TieredCache, ColdTokenNeededByAQueryIsPromoted) {
     int32_t pos = n + step;
     ASSERT_TRUE((*cache)->Append(0, knew.data(), vnew.data(), &pos, 1).ok());
     ASSERT_TRUE((*cache)->Attend(0, q.data(), &pos, 1, out.data(), pool).ok());
-    (*cache)->EndStep();
+    (*cache)->EndStep(pool);
   }
   EXPECT_EQ((*cache)->TierOf(0, 0, target), 1) << "the cold page holding the target was not promoted";
   EXPECT_GT((*cache)->Stats().promotions, 0);
@@ -332,7 +368,7 @@ TEST(TieredCache, LayerAdaptiveSplitsFullAndQuantizedPerLayer) {
         std::vector<float> out(static_cast<size_t>(chunk) * qd);
         ASSERT_TRUE(cache.Attend(l, q.data(), pos.data(), chunk, out.data(), pool).ok());
       }
-      cache.EndStep();
+      cache.EndStep(pool);
     }
     ASSERT_TRUE(cache.CheckInvariants().ok()) << cache.CheckInvariants().ToString();
     const CacheStats st = cache.Stats();
@@ -417,7 +453,7 @@ TEST(Baselines, H2OKeepsHeavyHittersAndRecent) {
     std::iota(pos.begin(), pos.end(), i);
     ASSERT_TRUE(c->Append(0, k.data(), v.data(), pos.data(), 16).ok());
     ASSERT_TRUE(c->Attend(0, q.data(), pos.data(), 16, out.data(), pool).ok());
-    c->EndStep();
+    c->EndStep(pool);
   }
   EXPECT_EQ(c->TierOf(0, 0, 50), 0);
   for (int p = 400 - 32; p < 400; ++p) EXPECT_EQ(c->TierOf(0, 0, p), 0) << p;

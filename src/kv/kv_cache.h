@@ -37,8 +37,8 @@ class KvCache {
                         ThreadPool& pool) = 0;
 
   // Called once after every layer of a forward step has appended and attended; policies that
-  // move tokens between tiers do it here.
-  virtual void EndStep() {}
+  // move tokens between tiers do it here, on the step's threads.
+  virtual void EndStep(ThreadPool& pool) { (void)pool; }
 
   // Most tokens one forward pass may append before the cache's policy runs (EndStep); the model
   // splits longer inputs, so no token attends to another at a precision the cache would not keep.

@@ -25,6 +25,9 @@ constexpr int kTiers = 3;
 struct TieredCache::Page {
   Tier tier = Tier::kHot;
   const PageLayout* layout = nullptr;
+  // Creation order within its store: batch moves go page by page in this order, never in
+  // address order (addresses differ between runs once several threads allocate pages).
+  uint64_t id = 0;
   std::unique_ptr<uint8_t, FreeDeleter> buf;
   int n = 0;
   std::vector<float> score;    // importance (decayed attention mass)
@@ -62,6 +65,7 @@ struct TieredCache::Page {
 struct TieredCache::HeadStore {
   std::vector<std::unique_ptr<Page>> pages[kTiers];
   int64_t count[kTiers] = {0, 0, 0};
+  uint64_t next_page_id = 0;
   int64_t total() const { return count[0] + count[1] + count[2]; }
 };
 
@@ -124,8 +128,10 @@ void TieredCache::Clear() {
 
 TieredCache::Page* TieredCache::TailPage(HeadStore& hs, Tier tier) {
   auto& pages = hs.pages[static_cast<int>(tier)];
-  if (pages.empty() || pages.back()->n == pages.back()->layout->capacity)
+  if (pages.empty() || pages.back()->n == pages.back()->layout->capacity) {
     pages.push_back(std::make_unique<Page>(tier, &layout_[static_cast<int>(tier)]));
+    pages.back()->id = hs.next_page_id++;
+  }
   return pages.back().get();
 }
 
@@ -381,6 +387,7 @@ double TieredCache::AdaptiveHotTokens(int layer, double hot, double protected_sl
   const int L = shape_.n_layer;
   auto share = [&](int l, double c) { return std::min(std::max(hot * c * layer_hot_scale_[l], protected_slots), n_stored); };
   if (hot >= n_stored) return n_stored;
+  std::lock_guard<std::mutex> lock(adaptive_mu_);
   // Protection alone fills the budget: no layer gets more (the zones are hot anyway).
   if (hot <= protected_slots) return std::min(protected_slots, n_stored);
   if (hot != adaptive_hot_ || protected_slots != adaptive_protected_ || n_stored != adaptive_stored_) {
@@ -491,7 +498,7 @@ void TieredCache::Migrate(int layer, int head, bool decode) {
     // Page by page, descending slot order: the swap-with-last removal never disturbs a slot
     // still to be moved.
     std::sort(c.begin(), c.end(), [](const Candidate& a, const Candidate& b) {
-      return a.page != b.page ? a.page < b.page : a.slot > b.slot;
+      return a.page != b.page ? a.page->id < b.page->id : a.slot > b.slot;
     });
     return c;
   };
@@ -576,7 +583,7 @@ void TieredCache::DemoteBlocks(HeadStore& hs, std::vector<SlotRef> slots, Tier t
   }
   // Remove the moved slots from their hot pages, page by page in descending slot order.
   std::sort(order.begin(), order.end(), [](const SlotRef& a, const SlotRef& b) {
-    return a.page != b.page ? a.page < b.page : a.slot > b.slot;
+    return a.page != b.page ? a.page->id < b.page->id : a.slot > b.slot;
   });
   for (const SlotRef& x : order) RemoveSlot(*x.page, x.slot);
 }
@@ -721,7 +728,7 @@ void TieredCache::ComputeLayerStats() {
   adaptive_hot_ = -1;  // the scales changed: AdaptiveHotTokens solves for c again
 }
 
-void TieredCache::EndStep() {
+void TieredCache::EndStep(ThreadPool& pool) {
   ++steps_;
   const bool decode = last_n_q_ == 1;
   if (decode) ++decode_steps_;
@@ -730,12 +737,14 @@ void TieredCache::EndStep() {
   if (config_.layer_adaptive && !decode) ComputeLayerStats();
   // Promotion answers what a generated token's query needs; prompt passes rank tokens by the
   // attention they actually draw.
+  // Each (layer, KV head) store is independent: the policy runs on the step's threads (shared
+  // state: the atomic counters and AdaptiveHotTokens' locked cache).
+  const int64_t n_stores = static_cast<int64_t>(shape_.n_layer) * shape_.n_head_kv;
+  const int H = shape_.n_head_kv;
   if (decode && !config_.cold_attend_all && decode_steps_ % config_.promote_interval == 0)
-    for (int l = 0; l < shape_.n_layer; ++l)
-      for (int h = 0; h < shape_.n_head_kv; ++h) Promote(l, h);
+    pool.ParallelFor(n_stores, [&](int64_t i, int) { Promote(static_cast<int>(i / H), static_cast<int>(i % H)); });
   auto migrate_all = [&] {
-    for (int l = 0; l < shape_.n_layer; ++l)
-      for (int h = 0; h < shape_.n_head_kv; ++h) Migrate(l, h, decode);
+    pool.ParallelFor(n_stores, [&](int64_t i, int) { Migrate(static_cast<int>(i / H), static_cast<int>(i % H), decode); });
   };
   if (!decode || decode_steps_ % config_.migrate_interval == 0) migrate_all();
   // Byte budget: shrink the hot and warm budgets together until the pages fit, relax them again
@@ -760,9 +769,9 @@ CacheStats TieredCache::Stats() const {
     for (int l = 0; l < shape_.n_layer; ++l)
       st.layer_policy.push_back({stats[l].entropy, stats[l].variance, stats[l].kurtosis, layer_hot_scale_[l]});
   }
-  st.promotions = promotions_;
-  st.demotions = demotions_;
-  st.evicted = evictions_;
+  st.promotions = promotions_.load();
+  st.demotions = demotions_.load();
+  st.evicted = evictions_.load();
   st.hot_per_layer.resize(shape_.n_layer);
   st.warm_per_layer.resize(shape_.n_layer);
   st.cold_per_layer.resize(shape_.n_layer);
@@ -819,7 +828,7 @@ Status TieredCache::CheckInvariants() const {
     }
   }
   if (evicted_seen != evictions_)
-    return Internal(std::to_string(evicted_seen) + " positions missing but " + std::to_string(evictions_) + " evicted");
+    return Internal(std::to_string(evicted_seen) + " positions missing but " + std::to_string(evictions_.load()) + " evicted");
   return Status::Ok();
 }
 

@@ -13,7 +13,9 @@
 // promote_k, evict beyond max_total. Nothing is dropped unless max_total says so.
 #pragma once
 
+#include <atomic>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "attn/attention.h"
@@ -34,7 +36,7 @@ class TieredCache : public KvCache {
   std::string name() const override { return config_.ToString(); }
   Status Append(int layer, const float* k, const float* v, const int32_t* positions, int64_t n) override;
   Status Attend(int layer, const float* q, const int32_t* positions, int64_t n_q, float* out, ThreadPool& pool) override;
-  void EndStep() override;
+  void EndStep(ThreadPool& pool) override;
   int64_t n_positions() const override { return n_positions_; }
   int64_t capacity() const override { return capacity_; }
   int64_t max_batch() const override { return config_.prefill_chunk; }
@@ -103,14 +105,16 @@ class TieredCache : public KvCache {
   std::vector<double> layer_hot_scale_;
   std::vector<LayerAttentionStats> layer_stats_sum_;  // sums over the prompt passes so far
   int64_t layer_stats_passes_ = 0;
-  mutable double adaptive_hot_ = -1, adaptive_protected_ = -1, adaptive_stored_ = -1, adaptive_c_ = 1;  // AdaptiveHotTokens' last solve
+  // AdaptiveHotTokens' last solve; the policy of the KV heads runs in parallel, hence the lock.
+  mutable std::mutex adaptive_mu_;
+  mutable double adaptive_hot_ = -1, adaptive_protected_ = -1, adaptive_stored_ = -1, adaptive_c_ = 1;
   std::vector<double> layer_hot_budget_;  // hot_budget_layers, when given
   double byte_scale_ = 1.0;               // < 1 while kv_budget_mb forces smaller tier budgets
   int64_t n_positions_ = 0;
   int64_t steps_ = 0;              // EndStep calls
   int64_t decode_steps_ = 0;
   int64_t last_n_q_ = 0;          // queries of the last pass (1: decode)
-  int64_t promotions_ = 0, demotions_ = 0, evictions_ = 0;
+  std::atomic<int64_t> promotions_{0}, demotions_{0}, evictions_{0};  // updated by parallel Migrate / Promote
   int32_t max_position_ = -1;
 };
 

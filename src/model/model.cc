@@ -138,7 +138,7 @@ Status Model::ForwardRows(const int32_t* tokens, const int32_t* positions, int64
     for (int64_t t = 0; t < n; ++t) AddInPlace(&s.x[t * d], &s.h[t * d], d);
   }
   for (int64_t r = 0; r < (one_cache ? 1 : n); ++r)
-    if (r == 0 || caches[r] != caches[r - 1]) caches[r]->EndStep();
+    if (r == 0 || caches[r] != caches[r - 1]) caches[r]->EndStep(pool);
 
   if (!logits) return Status::Ok();
   // Output: only the rows asked for go through the (vocabulary-sized) projection.
