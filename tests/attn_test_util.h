@@ -45,11 +45,17 @@ struct AttentionCase {
   uint64_t seed = 1;
 
   std::string Describe() const {
-    std::string s = "D=" + std::to_string(head_dim) + " kv=" + std::to_string(n_kv_heads) + " gqa=" +
-                    std::to_string(group) + " queries=" + std::to_string(n_queries) + " threads=" +
-                    std::to_string(threads) + (causal ? " causal" : "") + " segments:";
-    for (const SegmentSpec& seg : segments)
-      s += " " + CodecName(seg.key) + "/" + CodecName(seg.value) + "x" + std::to_string(seg.n_slots);
+    // Appended piece by piece: GCC 12 warns (-Wrestrict, a false positive) on `" " + std::string`.
+    std::string s = "D=" + std::to_string(head_dim);
+    s.append(" kv=").append(std::to_string(n_kv_heads));
+    s.append(" gqa=").append(std::to_string(group));
+    s.append(" queries=").append(std::to_string(n_queries));
+    s.append(" threads=").append(std::to_string(threads));
+    s.append(causal ? " causal" : "").append(" segments:");
+    for (const SegmentSpec& seg : segments) {
+      s.append(" ").append(CodecName(seg.key)).append("/").append(CodecName(seg.value));
+      s.append("x").append(std::to_string(seg.n_slots));
+    }
     return s;
   }
 };

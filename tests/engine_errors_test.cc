@@ -7,6 +7,7 @@
 
 #include "akv/akv.hpp"
 #include "test_util.h"
+#include "tiny_engine_fixture.h"
 
 namespace akv {
 namespace {
@@ -130,18 +131,18 @@ namespace {
 
 // Batched decoding (one matmul over every session's token) gives each session the logits it
 // would get alone.
-TEST(DecodeBatch, MatchesDecodingEachSessionAlone) {
-  if (test::SharedDir().empty()) GTEST_SKIP() << "shared fixtures not found";
-  auto e = Engine::Load({.model_path = test::ModelPath("akv-tiny-llama-25m-f16.gguf"), .n_threads = 2});
-  ASSERT_TRUE(e.ok());
+class DecodeBatch : public test::TinyEngineTest {};
+
+TEST_F(DecodeBatch, MatchesDecodingEachSessionAlone) {
+  Engine* e = engine_.get();
   const char* prompts[] = {"Once upon a time", "The ship sailed out of the harbour", "Hello"};
   const char* caches[] = {"full", "akv:balanced", "full"};
   std::vector<std::unique_ptr<Session>> batch, alone;
   for (int i = 0; i < 3; ++i) {
     for (auto* v : {&batch, &alone}) {
-      auto s = (*e)->NewSession({.n_ctx = 128, .cache = caches[i]});
+      auto s = e->NewSession({.n_ctx = 128, .cache = caches[i]});
       ASSERT_TRUE(s.ok());
-      ASSERT_TRUE((*s)->Prefill((*e)->Tokenize(prompts[i])).ok());
+      ASSERT_TRUE((*s)->Prefill(e->Tokenize(prompts[i])).ok());
       v->push_back(std::move(*s));
     }
   }
@@ -155,7 +156,7 @@ TEST(DecodeBatch, MatchesDecodingEachSessionAlone) {
       toks.push_back(*batch[i]->Sample(greedy));
       ASSERT_TRUE(alone[i]->Decode(toks.back()).ok());
     }
-    ASSERT_TRUE((*e)->DecodeBatch(ptrs, toks).ok());
+    ASSERT_TRUE(e->DecodeBatch(ptrs, toks).ok());
     for (int i = 0; i < 3; ++i) {
       auto a = batch[i]->last_logits(), b = alone[i]->last_logits();
       double err = 0, norm = 0;
@@ -169,7 +170,7 @@ TEST(DecodeBatch, MatchesDecodingEachSessionAlone) {
   }
   std::vector<Session*> dup = {batch[0].get(), batch[0].get()};
   std::vector<int32_t> two = {1, 2};
-  EXPECT_FALSE((*e)->DecodeBatch(dup, two).ok());
+  EXPECT_FALSE(e->DecodeBatch(dup, two).ok());
 }
 
 }  // namespace
@@ -178,15 +179,15 @@ TEST(DecodeBatch, MatchesDecodingEachSessionAlone) {
 namespace akv {
 namespace {
 
-TEST(Generate, StopStringCutsTheTextAndStreamingAgrees) {
-  if (test::SharedDir().empty()) GTEST_SKIP() << "shared fixtures not found";
-  auto e = Engine::Load({.model_path = test::ModelPath("akv-tiny-llama-25m-f16.gguf"), .n_threads = 2});
-  ASSERT_TRUE(e.ok());
+class Generate : public test::TinyEngineTest {};
+
+TEST_F(Generate, StopStringCutsTheTextAndStreamingAgrees) {
+  Engine* e = engine_.get();
   GenerateOptions o;
   o.max_tokens = 40;
   o.sampling.temperature = 0;
   o.stop_at_eos = false;
-  auto s = (*e)->NewSession({.n_ctx = 256});
+  auto s = e->NewSession({.n_ctx = 256});
   auto full = (*s)->Generate("Once upon a time", o);
   ASSERT_TRUE(full.ok());
   ASSERT_GT(full->text.size(), 30u);

@@ -299,26 +299,26 @@ TEST(TieredCache, PerLayerHotBudgets) {
 }
 
 TEST(TieredCache, DistributionStatsOfKnownDistributions) {
-  const auto uniform = TieredCache::DistributionStats({2, 2, 2, 2, 2, 2, 2, 2});
+  const auto uniform = *TieredCache::DistributionStats({2, 2, 2, 2, 2, 2, 2, 2});
   EXPECT_NEAR(uniform.entropy, 1.0, 1e-12);
   EXPECT_NEAR(uniform.variance, 0.0, 1e-12);
   // One-hot over n = 4: entropy 0; p - 1/n = (3/4, -1/4 x 3): n^2 var = n - 1 = 3, kurtosis
   // ((n-1)^3 + 1) / (n (n-1)) = 28 / 12.
-  const auto one_hot = TieredCache::DistributionStats({5, 0, 0, 0});
+  const auto one_hot = *TieredCache::DistributionStats({5, 0, 0, 0});
   EXPECT_NEAR(one_hot.entropy, 0.0, 1e-12);
   EXPECT_NEAR(one_hot.variance, 3.0, 1e-12);
   EXPECT_NEAR(one_hot.kurtosis, 28.0 / 12.0, 1e-12);
   // Two equal halves over n = 4 ({1/2, 1/2, 0, 0}): entropy log 2 / log 4, n^2 var = 1, kurtosis 1.
-  const auto halves = TieredCache::DistributionStats({0, 3, 0, 3});
+  const auto halves = *TieredCache::DistributionStats({0, 3, 0, 3});
   EXPECT_NEAR(halves.entropy, 0.5, 1e-12);
   EXPECT_NEAR(halves.variance, 1.0, 1e-12);
   EXPECT_NEAR(halves.kurtosis, 1.0, 1e-12);
-  // Scale-free, and degenerate inputs give zeros rather than NaN.
-  const auto scaled = TieredCache::DistributionStats({0, 300, 0, 300});
+  // Scale-free; degenerate inputs (nothing attended, one weight) give no statistics, not NaN.
+  const auto scaled = *TieredCache::DistributionStats({0, 300, 0, 300});
   EXPECT_NEAR(scaled.variance, halves.variance, 1e-12);
-  const auto empty = TieredCache::DistributionStats({0, 0, 0});
-  EXPECT_EQ(empty.entropy, 0.0);
-  EXPECT_EQ(empty.kurtosis, 0.0);
+  EXPECT_FALSE(TieredCache::DistributionStats({0, 0, 0}).has_value());
+  EXPECT_FALSE(TieredCache::DistributionStats({4}).has_value());
+  EXPECT_FALSE(TieredCache::DistributionStats({}).has_value());
 }
 
 TEST(TieredCache, LayerRulesKeepTheTotalHotBudget) {

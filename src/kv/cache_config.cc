@@ -71,8 +71,8 @@ struct Preset {
 // Eviction baselines keep max_total tokens (25% of the stored tokens by default) in f16.
 #define AKV_EVICT_BASE "warm_budget=0,hot_budget=1,max_total=0.25,layer_adaptive=false,hadamard=false,"
 const Preset kPresets[] = {
-    {"akv", "balanced", "hot_budget=0.04,warm_budget=0.5,warm_bits=4,cold_bits=4,cold_value_bits=2,group_size=64",
-     "f16 sinks + recent + heavy hitters, the top half int4, the rest int4 keys / int2 values: ~4.5 bits/value"},
+    {"akv", "balanced", "hot_budget=0.04,warm_budget=0.49,warm_bits=4,cold_bits=4,cold_value_bits=2,group_size=64",
+     "f16 sinks + recent + heavy hitters, the next 49% int4, the rest int4 keys / int2 values: <= 4.5 bits/value"},
     {"akv", "quality", "hot_budget=0.05,warm_budget=1,warm_bits=4,cold_bits=4,cold_value_bits=0,group_size=32",
      "sinks + recent + 5% heavy hitters in f16, every other token int4 (groups of 32): ~5.6 bits/value"},
     {"akv", "aggressive", "hot_budget=0.03,warm_budget=0.3,warm_bits=4,cold_bits=2,warm_value_bits=2,cold_value_bits=0,group_size=64",

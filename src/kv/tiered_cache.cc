@@ -626,12 +626,12 @@ void TieredCache::Promote(int layer, int head) {
   Compact(hs, 1);
 }
 
-TieredCache::LayerAttentionStats TieredCache::DistributionStats(const std::vector<double>& weights) {
+std::optional<TieredCache::LayerAttentionStats> TieredCache::DistributionStats(const std::vector<double>& weights) {
   LayerAttentionStats st;
   const int64_t n = static_cast<int64_t>(weights.size());
   double total = 0;
   for (double w : weights) total += w;
-  if (n < 2 || !(total > 0)) return st;
+  if (n < 2 || !(total > 0)) return std::nullopt;
   const double mean = 1.0 / static_cast<double>(n);
   double ent = 0, m2 = 0, m4 = 0;
   for (double w : weights) {
@@ -706,13 +706,11 @@ void TieredCache::ComputeLayerStats() {
         for (auto& p : hs.pages[t])
           for (int s = 0; s < p->n; ++s) w.push_back(p->mass[s]);
       }
-      double total = 0;
-      for (double x : w) total += x;
-      if (w.size() < 2 || !(total > 0)) continue;
-      const LayerAttentionStats st = DistributionStats(w);
-      sum.entropy += st.entropy;
-      sum.variance += st.variance;
-      sum.kurtosis += st.kurtosis;
+      const std::optional<LayerAttentionStats> st = DistributionStats(w);
+      if (!st) continue;
+      sum.entropy += st->entropy;
+      sum.variance += st->variance;
+      sum.kurtosis += st->kurtosis;
       ++heads;
     }
     if (heads == 0) return;  // nothing attended yet (e.g. a pass of one token)

@@ -16,6 +16,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "attn/attention.h"
@@ -57,8 +58,9 @@ class TieredCache : public KvCache {
     double variance = 0;  // n^2 * variance of the distribution (its squared coefficient of variation)
     double kurtosis = 0;  // Pearson kurtosis of the distribution's values (normal: 3)
   };
-  // Statistics of one distribution of non-negative weights (need not sum to 1). For tests.
-  static LayerAttentionStats DistributionStats(const std::vector<double>& weights);
+  // Statistics of one distribution of non-negative weights (need not sum to 1); none for fewer
+  // than two weights or a zero total (nothing attended).
+  static std::optional<LayerAttentionStats> DistributionStats(const std::vector<double>& weights);
   // The hot-budget multipliers the configured rule gives for these statistics. For tests.
   static std::vector<double> LayerHotScales(const CacheConfig& config, const std::vector<LayerAttentionStats>& stats);
 
