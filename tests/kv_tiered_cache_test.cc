@@ -256,6 +256,16 @@ TEST(CacheConfig, AutoPageSize) {
   EXPECT_EQ(c.PageSizeFor(2048), 128);
   EXPECT_EQ(c.PageSizeFor(4096), 256);
   EXPECT_EQ(c.PageSizeFor(131072), 256);
+  // Budgets size pages on the tokens they buy in f16: 25% of 4096 -> 1024 -> 64 slots.
+  CacheConfig evict = c;
+  evict.max_total = 0.25;
+  EXPECT_EQ(evict.PageSizeFor(4096), 64);
+  EXPECT_EQ(evict.PageSizeFor(65536), 256);
+  CacheConfig bytes = c;
+  bytes.kv_budget_mb = 4;  // 1024 f16 tokens of 4 KiB
+  EXPECT_EQ(bytes.PageSizeFor(4096, 4096), 64);
+  EXPECT_EQ(bytes.PageSizeFor(4096), 256);  // no token size: the byte budget is not converted
+  EXPECT_EQ(bytes.PageSizeFor(4096, 512), 256);
   c.kivi_keys = true;
   c.group_size = 128;
   EXPECT_EQ(c.PageSizeFor(256), 128);  // a KIVI block must fill pages whole

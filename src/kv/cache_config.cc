@@ -34,7 +34,7 @@ const Field kFields[] = {
     {"cold_key_block", &CacheConfig::cold_key_block, "> 0: cold keys per channel over blocks of this many tokens (32, 64, 128); warm stays per token and stages them"},
     {"symmetric_values", &CacheConfig::symmetric_values, "quantized values keep a scale only, zero = -scale * (2^bits - 1) / 2 (saves 16 bits per group)"},
     {"hadamard", &CacheConfig::hadamard, "rotate keys (and queries) by a Hadamard transform before quantizing"},
-    {"page_size", &CacheConfig::page_size, "token slots per page (multiple of 32; 0: auto, context/16 as a power of two in [64, 256])"},
+    {"page_size", &CacheConfig::page_size, "token slots per page (multiple of 32; 0: auto, context/16 as a power of two in [64, 256], on the tokens a max_total / kv_budget_mb buys in f16 when fewer)"},
     {"cold_attend_all", &CacheConfig::cold_attend_all, "attention reads every cold page (else only promoted ones)"},
     {"n_anchors", &CacheConfig::n_anchors, "first tokens always hot (attention sinks, BOS, system prompt)"},
     {"protect_recent", &CacheConfig::protect_recent, "last tokens always hot"},
@@ -344,10 +344,16 @@ int64_t CacheConfig::BudgetTokens(double budget, int64_t n_stored) {
   return static_cast<int64_t>(std::ceil(budget * static_cast<double>(n_stored)));
 }
 
-int CacheConfig::PageSizeFor(int64_t context) const {
+int CacheConfig::PageSizeFor(int64_t context, double f16_bytes_per_token) const {
   if (page_size != 0) return page_size;
+  // Under a budget the partly filled pages (one per tier and KV head) are paid from the budget:
+  // size pages on the tokens it buys in f16, when that is fewer than the context.
+  int64_t sized = context;
+  if (max_total > 0) sized = std::min(sized, BudgetTokens(max_total, context));
+  if (kv_budget_mb > 0 && f16_bytes_per_token > 0)
+    sized = std::min(sized, static_cast<int64_t>(kv_budget_mb * 1024.0 * 1024.0 / f16_bytes_per_token));
   int size = 64;
-  while (size < 256 && size < context / 16) size *= 2;
+  while (size < 256 && size < sized / 16) size *= 2;
   if (kivi_keys) size = std::max(size, group_size);
   size = std::max(size, cold_key_block);
   return size;

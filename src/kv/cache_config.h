@@ -98,7 +98,10 @@ struct CacheConfig {
   // power of two in [64, 256] (at least group_size with KIVI keys). Decode reads each page as
   // one segment, and per-segment work made 64-slot pages 25% slower than 256-slot ones at 4K
   // tokens; a partly filled page per tier and head costs memory, which dominates short contexts.
-  int PageSizeFor(int64_t context) const;
+  // With max_total or kv_budget_mb, sized on the tokens the budget buys in f16 when fewer than
+  // the context (f16_bytes_per_token: K and V of one token over every layer and KV head; 0
+  // ignores kv_budget_mb), so those pages stay a small part of the budget.
+  int PageSizeFor(int64_t context, double f16_bytes_per_token = 0) const;
 };
 
 }  // namespace akv

@@ -94,9 +94,11 @@ StatusOr<std::unique_ptr<TieredCache>> TieredCache::Create(const CacheConfig& co
   if (config.group_size > hd && !config.kivi_keys)
     return InvalidArgument("group_size " + std::to_string(config.group_size) + " exceeds the head dimension " +
                            std::to_string(hd));
-  AKV_ASSIGN_OR_RETURN(c->layout_[0], PageLayout::Make(hot, hot, hd, config.PageSizeFor(capacity)));
-  AKV_ASSIGN_OR_RETURN(c->layout_[1], PageLayout::Make(warm_k, warm_v, hd, config.PageSizeFor(capacity)));
-  AKV_ASSIGN_OR_RETURN(c->layout_[2], PageLayout::Make(cold_k, cold_v, hd, config.PageSizeFor(capacity)));
+  const double f16_bytes_per_token = 4.0 * hd * shape.n_layer * shape.n_head_kv;  // K + V, 2 bytes each
+  const int page = config.PageSizeFor(capacity, f16_bytes_per_token);
+  AKV_ASSIGN_OR_RETURN(c->layout_[0], PageLayout::Make(hot, hot, hd, page));
+  AKV_ASSIGN_OR_RETURN(c->layout_[1], PageLayout::Make(warm_k, warm_v, hd, page));
+  AKV_ASSIGN_OR_RETURN(c->layout_[2], PageLayout::Make(cold_k, cold_v, hd, page));
   c->stores_.resize(static_cast<size_t>(shape.n_layer) * shape.n_head_kv);
   c->workspaces_ = std::vector<AttentionWorkspace>(shape.n_layer);
   c->last_q_.assign(static_cast<size_t>(shape.n_layer) * shape.n_head_kv * shape.n_q_per_kv * hd, 0.f);
