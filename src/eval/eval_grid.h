@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "akv/status.h"
+#include "kv/kv_cache.h"
 
 namespace akv {
 
@@ -46,7 +47,9 @@ struct Budget {
 struct KvGeometry {
   int n_layer = 0, n_head_kv = 0, head_dim = 0;
   // Bytes of the f16 cache holding n tokens (keys and values of every layer and KV head).
-  int64_t F16Bytes(int64_t n_tokens) const { return n_tokens * n_layer * n_head_kv * head_dim * 2LL * 2; }
+  int64_t F16Bytes(int64_t n_tokens) const {
+    return n_tokens * KvShape{.n_layer = n_layer, .n_head_kv = n_head_kv, .head_dim = head_dim}.F16BytesPerToken();
+  }
 };
 
 // A run's measured KV bytes are within its budget (5% slack for page and position metadata).

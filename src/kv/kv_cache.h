@@ -18,6 +18,8 @@ struct KvShape {
   int n_head_kv = 0;
   int head_dim = 0;
   int n_q_per_kv = 1;  // query heads per KV head (GQA)
+  // Bytes one token takes in an f16 cache: keys and values of every layer and KV head.
+  int64_t F16BytesPerToken() const { return 2LL * 2 * n_layer * n_head_kv * head_dim; }
 };
 
 class KvCache {

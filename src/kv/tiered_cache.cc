@@ -94,8 +94,7 @@ StatusOr<std::unique_ptr<TieredCache>> TieredCache::Create(const CacheConfig& co
   if (config.group_size > hd && !config.kivi_keys)
     return InvalidArgument("group_size " + std::to_string(config.group_size) + " exceeds the head dimension " +
                            std::to_string(hd));
-  const double f16_bytes_per_token = 4.0 * hd * shape.n_layer * shape.n_head_kv;  // K + V, 2 bytes each
-  const int page = config.PageSizeFor(capacity, f16_bytes_per_token);
+  const int page = config.PageSizeFor(capacity, static_cast<double>(shape.F16BytesPerToken()));
   AKV_ASSIGN_OR_RETURN(c->layout_[0], PageLayout::Make(hot, hot, hd, page));
   AKV_ASSIGN_OR_RETURN(c->layout_[1], PageLayout::Make(warm_k, warm_v, hd, page));
   AKV_ASSIGN_OR_RETURN(c->layout_[2], PageLayout::Make(cold_k, cold_v, hd, page));
