@@ -351,7 +351,7 @@ int CacheConfig::PageSizeFor(int64_t context, double f16_bytes_per_token) const 
   int64_t sized = context;
   if (max_total > 0) sized = std::min(sized, BudgetTokens(max_total, context));
   if (kv_budget_mb > 0 && f16_bytes_per_token > 0)
-    sized = std::min(sized, static_cast<int64_t>(kv_budget_mb * 1024.0 * 1024.0 / f16_bytes_per_token));
+    sized = std::min(sized, static_cast<int64_t>(KvBudgetBytes() / f16_bytes_per_token));
   int size = 64;
   while (size < 256 && size < sized / 16) size *= 2;
   if (kivi_keys) size = std::max(size, group_size);

@@ -102,6 +102,8 @@ struct CacheConfig {
   // the context (f16_bytes_per_token: K and V of one token over every layer and KV head; 0
   // ignores kv_budget_mb), so those pages stay a small part of the budget.
   int PageSizeFor(int64_t context, double f16_bytes_per_token = 0) const;
+  // kv_budget_mb in bytes (0: no byte budget).
+  double KvBudgetBytes() const { return kv_budget_mb * 1024.0 * 1024.0; }
 };
 
 }  // namespace akv

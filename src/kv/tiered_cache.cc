@@ -749,7 +749,7 @@ void TieredCache::EndStep(ThreadPool& pool) {
   // Byte budget: shrink the hot and warm budgets together until the pages fit, relax them again
   // (for tokens still to come) when well under.
   if (config_.kv_budget_mb > 0) {
-    const double budget = config_.kv_budget_mb * 1024.0 * 1024.0;
+    const double budget = config_.KvBudgetBytes();
     for (int iter = 0; iter < 40 && TotalBytes() > budget && byte_scale_ > 1e-3; ++iter) {
       byte_scale_ *= 0.85;
       migrate_all();
