@@ -42,7 +42,7 @@ fi
 if has sanitizer; then
   section "compute-sanitizer memcheck"
   timeout 300 compute-sanitizer --tool memcheck --error-exitcode 3 $B/cuda_kernels_test \
-    --gtest_filter="${SAN_FILTER:-CudaKvAppend.*:CudaPrefillAttention.*:CudaDecodeAttention.Grid*:CudaMatMul.*:CudaElementwise.*:CudaColdTier.*}" \
+    --gtest_filter="${SAN_FILTER:-CudaKvAppend.*:CudaPrefillAttention.*:CudaDecodeAttention.Grid*:CudaMatMul.*:CudaElementwise.*:CudaColdTier.*:CudaKvConvert.*:CudaPageBounds.*}" \
     2>&1 | grep -vE "^\[ +(RUN|OK) " ; echo "compute-sanitizer memcheck rc=${PIPESTATUS[0]}"
   section "compute-sanitizer racecheck (decode attention, shared-memory stages)"
   timeout 300 compute-sanitizer --tool racecheck --error-exitcode 3 $B/cuda_kernels_test \
@@ -76,6 +76,9 @@ if has cli; then  # the public API on the GPU: akv run / perplexity --device cud
   section "akv perplexity --device cuda --cache akv-balanced (window 480 of 2048)"
   timeout 120 $B/akv perplexity --device cuda -m "$M" -f $AKV_SHARED/data/treasure_island.txt -c 2048 --chunks 8 \
     --cache akv-balanced --kl-vs full 2>&1
+  section "akv perplexity --device cuda, cold tier (warm 768 of 2048, 2 of the int2 pages promoted)"
+  timeout 120 $B/akv perplexity --device cuda -m "$M" -f $AKV_SHARED/data/treasure_island.txt -c 2048 --chunks 8 \
+    --cache akv:sink=32,window=480,bits=4,group=32,warm=768,cold_bits=2,promote=2,interval=8 --kl-vs full 2>&1
   section "akv run --device cuda, a CPU-only cache"
   $B/akv run --device cuda -m "$M" -p "x" -n 1 --cache akv:quality 2>&1; echo "rc=$?"
 fi
@@ -118,7 +121,7 @@ fi
 if has e2e; then
   section "akv bench --device cuda"
   timeout 300 $B/akv bench --device cuda -m random:llama-2-7b -p 512 -n 64 -d 4096,16384,32768 \
-    --cache full --cache akv-balanced --cache akv-int2 -r 3 --json "$OUT/e2e.json" 2>&1
+    --cache full --cache akv-balanced --cache akv-int2 --cache akv-cold -r 3 --json "$OUT/e2e.json" 2>&1
 fi
 if has torch; then
   section "PyTorch / HF baselines"

@@ -239,11 +239,16 @@ TEST_P(CudaEngineTest, PerplexityMatchesCpu) {
 }
 
 TEST_P(CudaEngineTest, GpuCachesAndRefusals) {
-  for (const char* cache : {"full", "akv", "akv-balanced", "akv-int2", "akv:sink=4,window=32,bits=2,group=32"}) {
+  for (const char* cache : {"full", "akv", "akv-balanced", "akv-int2", "akv-cold", "akv:sink=4,window=32,bits=2,group=32",
+                            "akv:sink=4,window=32,warm=512,cold_bits=2,promote=2,interval=4"}) {
     auto s = gpu_->NewSession({.n_ctx = 256, .cache = cache});
     ASSERT_TRUE(s.ok()) << cache << ": " << s.status().ToString();
     ASSERT_TRUE((*s)->Prefill(gpu_->Tokenize("Once upon a time there was a little ship")).ok());
     ASSERT_TRUE((*s)->Decode(Argmax((*s)->last_logits())).ok());
+  }
+  for (const char* bad : {"akv:warm=-1", "akv:cold_bits=3", "akv:promote=0", "akv:interval=0", "akv:group=48"}) {
+    auto b = gpu_->NewSession({.n_ctx = 256, .cache = bad});
+    EXPECT_FALSE(b.ok()) << bad;
   }
   auto cpu_only = gpu_->NewSession({.n_ctx = 256, .cache = "akv:quality"});
   ASSERT_FALSE(cpu_only.ok());

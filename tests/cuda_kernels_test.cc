@@ -221,6 +221,52 @@ TEST(CudaKvAppend, PagesAreByteIdenticalToCpuPages) {
   }
 }
 
+// The cold tier's demotion (LaunchKvConvertPage): a page re-encoded on the GPU equals the CPU's
+// "de-quantize every slot, append it to a page of the new codec", byte for byte, key summary
+// included (the GPU computes it from the new codes as KvPage::Append does from the stored keys).
+TEST(CudaKvConvert, PagesEqualCpuReencoding) {
+  AKV_REQUIRE_GPU();
+  for (int dim : {64, 128}) {
+    for (auto [src_bits, dst_bits] : {std::pair{4, 2}, {16, 2}, {16, 4}, {8, 4}, {2, 2}}) {
+      for (int group : {32, 64}) {
+        SCOPED_TRACE("D=" + std::to_string(dim) + " " + std::to_string(src_bits) + "->" + std::to_string(dst_bits) +
+                     " bits, G=" + std::to_string(group));
+        const int cap = 128;
+        // A full page and a partial one, with an outlier channel.
+        std::vector<KvPage> src;
+        for (int n : {cap, 77}) {
+          auto keys = Normal(static_cast<size_t>(n) * dim, dim + src_bits + n, 1.5f, 0.3f);
+          auto values = Normal(static_cast<size_t>(n) * dim, dim + src_bits + n + 1);
+          for (int i = 0; i < n; ++i) keys[static_cast<size_t>(i) * dim + 5] *= 12.0f;
+          auto page = KvPage::Create(TierCodec(src_bits, group), TierCodec(src_bits, group), dim, cap);
+          ASSERT_TRUE(page.ok()) << page.status().ToString();
+          for (int i = 0; i < n; ++i)
+            ASSERT_TRUE(page->Append(&keys[static_cast<size_t>(i) * dim], &values[static_cast<size_t>(i) * dim], 300 + 7 * i).ok());
+          src.push_back(std::move(*page));
+        }
+        auto gpu = cuda::GpuConvertPages({&src[0], &src[1]}, dst_bits, group);
+        ASSERT_TRUE(gpu.ok()) << gpu.status().ToString();
+        for (size_t p = 0; p < src.size(); ++p) {
+          auto want = KvPage::Create(TierCodec(dst_bits, group), TierCodec(dst_bits, group), dim, cap);
+          ASSERT_TRUE(want.ok());
+          std::vector<float> k(dim), v(dim);
+          for (int i = 0; i < src[p].n_slots(); ++i) {
+            ASSERT_TRUE(src[p].ReadSlot(i, k.data(), v.data()).ok());
+            ASSERT_TRUE(want->Append(k.data(), v.data(), src[p].position(i)).ok());
+          }
+          const std::vector<uint8_t>& got = (*gpu)[p];
+          ASSERT_EQ(got.size(), want->layout().total_bytes);
+          size_t mismatches = 0, first = 0;
+          for (size_t i = 0; i < got.size(); ++i)
+            if (got[i] != want->data()[i] && mismatches++ == 0) first = i;
+          EXPECT_EQ(mismatches, 0u) << "page " << p << ": first differing byte at offset " << first << " (key summary at "
+                                    << want->layout().key_min_offset << ")";
+        }
+      }
+    }
+  }
+}
+
 // ---- Attention ---------------------------------------------------------------------------------
 
 // Pages of one codec holding `n` random tokens (positions from `pos0`), `cap` slots per page.
@@ -436,6 +482,42 @@ TEST(CudaColdTier, PromotedPagesAttendLikeTheCpu) {
   std::vector<float> ref(q.size());
   ASSERT_TRUE(AttendReference(shape, 1, q.data(), nullptr, heads, ref.data()).ok());
   EXPECT_LE(RelL2(*gpu, ref), 3e-3);
+}
+
+// The cold pages' promotion ranking on the GPU: the bound of every (layer, KV head, page) equals
+// GroupQkUpperBound (double, CPU) to f32 rounding, for the summaries of real pages.
+TEST(CudaPageBounds, MatchGroupQkUpperBound) {
+  AKV_REQUIRE_GPU();
+  for (int D : {64, 128}) {
+    for (int R : {1, 4}) {
+      const int n_layer = 2, n_kv = 3, max_pages = 5, n_pages = 4, cap = 32;
+      std::vector<uint16_t> summaries(static_cast<size_t>(n_layer) * n_kv * max_pages * 2 * D, 0);
+      for (int j = 0; j < n_layer * n_kv; ++j)
+        for (int p = 0; p < n_pages; ++p) {
+          std::vector<KvPage> page = MakePages(2, 32, D, cap, cap, 0, 1000 * D + 10 * j + p);
+          const KvSegment seg = page[0].segment();
+          uint16_t* at = &summaries[(static_cast<size_t>(j) * max_pages + p) * 2 * D];
+          std::memcpy(at, seg.key_min, D * 2);
+          std::memcpy(at + D, seg.key_max, D * 2);
+        }
+      const auto q = Normal(static_cast<size_t>(n_layer) * n_kv * R * D, 31 + D + R);
+      auto gpu = cuda::GpuPageBounds(q, summaries, n_layer, n_kv, R, D, max_pages, n_pages);
+      ASSERT_TRUE(gpu.ok()) << gpu.status().ToString();
+      for (int j = 0; j < n_layer * n_kv; ++j)
+        for (int p = 0; p < max_pages; ++p) {
+          const float got = (*gpu)[static_cast<size_t>(j) * max_pages + p];
+          if (p >= n_pages) {
+            EXPECT_EQ(got, 0.0f);
+            continue;
+          }
+          const uint16_t* at = &summaries[(static_cast<size_t>(j) * max_pages + p) * 2 * D];
+          const double want = GroupQkUpperBound(&q[static_cast<size_t>(j) * R * D], R, at, at + D, D);
+          double scale = 0;
+          for (int c = 0; c < D; ++c) scale += std::fabs(q[static_cast<size_t>(j) * R * D + c]) * 8;
+          EXPECT_NEAR(got, want, 1e-5 * scale) << "job " << j << " page " << p;
+        }
+    }
+  }
 }
 
 TEST(CudaPrefillAttention, GridMatchesCpuReference) {

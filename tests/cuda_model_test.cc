@@ -235,6 +235,84 @@ TEST_P(CudaReferenceTest, TieredCachesStayCloseToF16) {
   }
 }
 
+// The cold tier: pages leaving a bounded warm tier are re-encoded (int4 -> cold codec) into pinned
+// host memory and come back only when promoted. With room to promote every cold page and an 8-bit
+// cold codec (int4 values re-encoded to int8 move by a fraction of an int4 step), the session must
+// attend to the same tokens as one whose warm tier holds everything: through a prefill that demotes
+// pages between chunks and decode steps that demote (after 128 steps here) and promote into the
+// graph's other buffer. Graph and no-graph decode agree bit for bit. With int2 and two promoted
+// pages: the accounting.
+TEST_P(CudaReferenceTest, ColdTierWithEveryPagePromotedAttendsLikeTheWarmTier) {
+  if (test::SharedDir().empty()) GTEST_SKIP();
+  const std::string text = test::ReadFileToString(test::SharedDir() + "/data/treasure_island.txt");
+  if (text.empty()) GTEST_SKIP() << "treasure_island.txt not present";
+  const int V = model_->config().n_vocab;
+  std::vector<int32_t> tokens = model_->tokenizer().Encode(text.substr(0, 40000));
+  const int n = 1477, steps = 140;  // warm tier of 768 slots: 3 pages cold after the prefill
+  ASSERT_GE(static_cast<int>(tokens.size()), n + steps);
+  const std::vector<int32_t> prompt(tokens.begin(), tokens.begin() + n);
+  const std::string base = "akv:sink=4,window=64,bits=4,group=32";
+  const std::string all_cold = base + ",warm=768,cold_bits=8,promote=64,interval=1";
+  auto ref = NewSession(2048, base);
+  auto cold = NewSession(2048, all_cold);
+  auto cold_nograph = NewSession(2048, all_cold, /*graphs=*/false);
+  ASSERT_TRUE(ref && cold && cold_nograph);
+  std::vector<float> want(static_cast<size_t>(n) * V), got(want.size());
+  ASSERT_TRUE(ref->Prefill(prompt, want.data()).ok());
+  ASSERT_TRUE(cold->Prefill(prompt, got.data()).ok());
+  ASSERT_TRUE(cold_nograph->Prefill(prompt).ok());
+  int agree = 0;
+  for (int i = 0; i < n; ++i)
+    agree += Argmax(&got[static_cast<size_t>(i) * V], V) == Argmax(&want[static_cast<size_t>(i) * V], V);
+  const double prefill_rel = RelL2(got.data(), want.data(), got.size());
+  cuda::KvMemory mem = cold->kv_memory();
+  EXPECT_EQ(mem.cold_tokens, 3 * 256);
+  EXPECT_EQ(mem.hot_tokens + mem.warm_tokens + mem.cold_tokens, n);
+  double decode_rel = 0;
+  for (int t = 0; t < steps; ++t) {
+    ASSERT_TRUE(ref->Decode(tokens[n + t]).ok());
+    ASSERT_TRUE(cold->Decode(tokens[n + t]).ok());
+    ASSERT_TRUE(cold_nograph->Decode(tokens[n + t]).ok());
+    const auto a = ref->last_logits(), b = cold->last_logits(), c = cold_nograph->last_logits();
+    decode_rel = std::max(decode_rel, RelL2(b.data(), a.data(), V));
+    ASSERT_TRUE(std::equal(b.begin(), b.end(), c.begin())) << "graph and no-graph decode differ at step " << t;
+  }
+  mem = cold->kv_memory();
+  std::printf("  [gpu] %-24s %s: prefill top-1 vs warm-only %.4f, rel-L2 %.2e; decode max rel-L2 %.2e; "
+              "%lld cold tokens, %lld pages promoted\n",
+              GetParam().c_str(), all_cold.c_str(), double(agree) / n, prefill_rel, decode_rel,
+              static_cast<long long>(mem.cold_tokens), static_cast<long long>(mem.promotions));
+  EXPECT_EQ(mem.cold_tokens, 4 * 256);  // one more page went cold during decode
+  EXPECT_GE(agree, 0.99 * n);
+  EXPECT_LE(prefill_rel, 5e-3);
+  EXPECT_LE(decode_rel, 5e-3);
+  EXPECT_GT(mem.promotions, 0);
+
+  // int2 cold pages, two of them attended per KV head.
+  const std::string int2 = base + ",warm=768,cold_bits=2,promote=2,interval=8";
+  auto s = NewSession(2048, int2);
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(s->Prefill(prompt, got.data()).ok());
+  for (int t = 0; t < steps; ++t) ASSERT_TRUE(s->Decode(tokens[n + t]).ok());
+  for (float v : s->last_logits()) ASSERT_TRUE(std::isfinite(v));
+  agree = 0;
+  for (int i = 0; i < n; ++i)
+    agree += Argmax(&got[static_cast<size_t>(i) * V], V) == Argmax(&want[static_cast<size_t>(i) * V], V);
+  const cuda::KvMemory m2 = s->kv_memory(), mr = ref->kv_memory();
+  std::printf("  [gpu] %-24s %s: prefill top-1 vs warm-only %.4f; device KV %.2f MiB (warm-only %.2f), host %.2f MiB\n",
+              GetParam().c_str(), int2.c_str(), double(agree) / n, m2.total_bytes() / 1048576.0,
+              mr.total_bytes() / 1048576.0, m2.cold_host_bytes / 1048576.0);
+  EXPECT_EQ(m2.cold_tokens, 4 * 256);
+  EXPECT_EQ(m2.hot_tokens + m2.warm_tokens + m2.cold_tokens, n + steps);
+  EXPECT_LT(m2.total_bytes(), mr.total_bytes());
+  EXPECT_GT(m2.cold_host_bytes, 0);
+  // Reset empties every tier; the session runs again.
+  s->Reset();
+  EXPECT_EQ(s->kv_memory().cold_tokens, 0);
+  ASSERT_TRUE(s->Prefill(std::vector<int32_t>(prompt.begin(), prompt.begin() + 100)).ok());
+  for (float v : s->last_logits()) ASSERT_TRUE(std::isfinite(v));
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, CudaReferenceTest,
                          ::testing::Values("akv-tiny-llama-25m-f16", "akv-tiny-llama-25m-q8_0", "akv-tiny-qwen2-16m-f16"),
                          test::ModelParamName());

@@ -401,6 +401,12 @@ TEST(KvCodecTest, PageRoundTripRemoveAndSummary) {
       for (int c = 0; c < dim; ++c) dot += double(qd[c]) * stored[c];
       ASSERT_LE(dot, bound);
     }
+    // A group of queries: the largest of their bounds.
+    const std::vector<float> q3 = RandomKvRows(3, dim, 29, 0);
+    double largest = -INFINITY;
+    for (int h = 0; h < 3; ++h) largest = std::max(largest, QkUpperBound(&q3[h * dim], seg.key_min, seg.key_max, dim));
+    EXPECT_EQ(GroupQkUpperBound(q3.data(), 3, seg.key_min, seg.key_max, dim), largest);
+    EXPECT_EQ(GroupQkUpperBound(q3.data(), 0, seg.key_min, seg.key_max, dim), -INFINITY);
   }
 }
 

@@ -1,5 +1,6 @@
 #include "attn/key_summary.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -74,6 +75,13 @@ double QkUpperBound(const float* q, const f16_t* key_min, const f16_t* key_max, 
     bound += q[c] > 0 ? double(q[c]) * hi : double(q[c]) * lo;
   }
   return bound;
+}
+
+double GroupQkUpperBound(const float* q, int n_q, const f16_t* key_min, const f16_t* key_max, int head_dim) {
+  double b = -std::numeric_limits<double>::infinity();
+  for (int i = 0; i < n_q; ++i)
+    b = std::max(b, QkUpperBound(q + static_cast<size_t>(i) * head_dim, key_min, key_max, head_dim));
+  return b;
 }
 
 }  // namespace akv

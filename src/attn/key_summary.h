@@ -29,5 +29,9 @@ Status QueryInKeyDomain(const CodecSpec& key_codec, const float* q, int head_dim
 // max over keys k with key_min <= k <= key_max (per channel) of q.k = sum_c max(q_c min_c, q_c max_c),
 // in double; -inf for an empty summary. Multiply by the logit scale for a logit bound.
 double QkUpperBound(const float* q, const f16_t* key_min, const f16_t* key_max, int head_dim);
+// The bound for the n_q query heads of a KV group (q [n_q][head_dim], key domain): the largest of
+// their QkUpperBound, i.e. how much any of them could want a key of the page. Ranks cold pages for
+// promotion (CPU TieredCache, GPU sessions).
+double GroupQkUpperBound(const float* q, int n_q, const f16_t* key_min, const f16_t* key_max, int head_dim);
 
 }  // namespace akv

@@ -51,13 +51,25 @@ StatusOr<int64_t> DeviceBytesInUse(int device = 0);
 //   "akv-balanced": the first n_sink tokens and the last `window` tokens in f16, every other token
 //     int4 (group 32, keys and values) in device memory, quantized when it leaves the window.
 //   "akv-int2": the same with int2 (group 32) for the warm tier.
-//   "akv:sink=S,window=W,bits=B,group=G": explicit.
+//   "akv-cold": three tiers: f16 sinks and window, the newest 4096 other tokens int4 in device
+//     memory, everything older int2 (group 32) in pinned host memory; every 8 decode steps the 4
+//     cold pages per KV head whose key-summary bound q.k ranks highest for the step's queries are
+//     promoted (copied to the device on a copy stream, overlapping the next step) and attended as a
+//     third tier. Cold pages that are not promoted are not attended.
+//   "akv:sink=S,window=W,bits=B,group=G[,warm=N,cold_bits=C,promote=K,interval=I]": explicit
+//     (warm=N bounds the device warm tier to N tokens, rounded up to whole pages, and turns the
+//     cold tier on).
 struct KvPreset {
   std::string name = "f16";
   int n_sink = 0;
   int window = 0;  // 0: everything f16
   int warm_bits = 4;
   int warm_group = 32;
+  int warm_tokens = 0;       // > 0: warm tier bounded, older pages go cold
+  int cold_bits = 2;         // cold codec (group warm_group)
+  int promote_pages = 4;     // cold pages per KV head attended at a time
+  int promote_interval = 8;  // decode steps between promotion choices
+  bool cold() const { return window > 0 && warm_tokens > 0; }
 };
 StatusOr<KvPreset> KvPresetByName(const std::string& name);
 
@@ -71,11 +83,14 @@ struct SessionOptions {
 
 // Device memory of a session's KV cache: bytes allocated per tier (all layers and heads), tokens
 // stored per tier (per layer and KV head, i.e. per sequence position).
+// The cold tier (akv-cold): cold_host_bytes of pinned host memory, promoted_bytes of device memory
+// for the promotion buffers; promotions counts the pages copied to the device so far.
 struct KvMemory {
-  int64_t hot_bytes = 0, warm_bytes = 0;
-  int64_t hot_tokens = 0, warm_tokens = 0;
-  double bytes_per_token = 0;  // allocated bytes / capacity, all layers
-  int64_t total_bytes() const { return hot_bytes + warm_bytes; }
+  int64_t hot_bytes = 0, warm_bytes = 0, promoted_bytes = 0, cold_host_bytes = 0;
+  int64_t hot_tokens = 0, warm_tokens = 0, cold_tokens = 0;
+  int64_t promotions = 0;
+  double bytes_per_token = 0;  // allocated device bytes / capacity, all layers
+  int64_t total_bytes() const { return hot_bytes + warm_bytes + promoted_bytes; }  // device memory
 };
 
 class CudaSession;

@@ -62,9 +62,10 @@ int RunBench(const BenchOptions& o) {
   std::printf("model: %s (%s, %d layers, %d x %d heads (%d kv), %s weights, %.2f GiB)\n\n", c.name.c_str(),
               c.arch.c_str(), c.n_layer, c.n_head, c.head_dim, c.n_head_kv, gm.weight_types().c_str(),
               GiB(gm.weight_bytes()));
-  std::printf("| %-5s | %-14s | %6s | %15s | %10s | %12s |\n", "test", "cache", "depth", "tokens/s", "KV GiB",
-              "device GiB");
-  std::printf("|-------|----------------|--------|-----------------|------------|--------------|\n");
+  // KV GiB: device memory of the cache; host GiB: the cold tier's pinned host pages (akv-cold).
+  std::printf("| %-5s | %-14s | %6s | %15s | %10s | %10s | %12s |\n", "test", "cache", "depth", "tokens/s", "KV GiB",
+              "host GiB", "device GiB");
+  std::printf("|-------|----------------|--------|-----------------|------------|------------|--------------|\n");
   nlohmann::json out = nlohmann::json::array();
   std::mt19937 rng(42);
   auto random_tokens = [&](int n) {
@@ -81,13 +82,15 @@ int RunBench(const BenchOptions& o) {
       MeanStd(tps, &mean, &sd);
       char name[32];
       std::snprintf(name, sizeof name, "%s%d", kind, n);
-      std::printf("| %-5s | %-14s | %6d | %8.1f ± %-4.1f | %10.3f | %12.2f |\n", name, cache.c_str(), depth, mean, sd,
-                  GiB(kv.total_bytes()), GiB(in_use));
+      std::printf("| %-5s | %-14s | %6d | %8.1f ± %-4.1f | %10.3f | %10.3f | %12.2f |\n", name, cache.c_str(), depth,
+                  mean, sd, GiB(kv.total_bytes()), GiB(kv.cold_host_bytes), GiB(in_use));
       std::fflush(stdout);
       out.push_back({{"test", name}, {"kind", kind}, {"n_tokens", n}, {"depth", depth}, {"cache", cache},
                      {"n_ctx", n_ctx}, {"device", dev->name}, {"model", c.name}, {"weights", gm.weight_types()},
                      {"tokens_per_s", mean}, {"stddev", sd}, {"samples", tps}, {"kv_bytes", kv.total_bytes()},
                      {"kv_hot_bytes", kv.hot_bytes}, {"kv_warm_bytes", kv.warm_bytes},
+                     {"kv_promoted_bytes", kv.promoted_bytes}, {"kv_cold_host_bytes", kv.cold_host_bytes},
+                     {"cold_tokens", kv.cold_tokens}, {"promoted_pages", kv.promotions},
                      {"kv_bytes_per_token", kv.bytes_per_token}, {"device_bytes_in_use", in_use},
                      {"weight_bytes", gm.weight_bytes()}, {"attention_mass", o.attention_mass},
                      {"depth_fill", o.real_prefill ? "prefill" : "synthetic K/V (FillRandom)"}});

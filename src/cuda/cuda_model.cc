@@ -273,11 +273,12 @@ StatusOr<KvPreset> KvPresetByName(const std::string& name) {
     p.name = "f16";
     return p;
   }
-  if (name == "akv-balanced" || name == "akv:balanced" || name == "akv" || name == "akv-int2") {
+  if (name == "akv-balanced" || name == "akv:balanced" || name == "akv" || name == "akv-int2" || name == "akv-cold") {
     p.n_sink = 32;
     p.window = 480;
     p.warm_bits = name == "akv-int2" ? 2 : 4;
     p.warm_group = 32;
+    if (name == "akv-cold") p.warm_tokens = 4096;
     return p;
   }
   if (name.rfind("akv:", 0) == 0) {
@@ -302,15 +303,30 @@ StatusOr<KvPreset> KvPresetByName(const std::string& name) {
       else if (k == "window") p.window = v;
       else if (k == "bits") p.warm_bits = v;
       else if (k == "group") p.warm_group = v;
-      else return InvalidArgument("KV preset '" + name + "': unknown key '" + k + "' (sink, window, bits, group)");
+      else if (k == "warm") p.warm_tokens = v;
+      else if (k == "cold_bits") p.cold_bits = v;
+      else if (k == "promote") p.promote_pages = v;
+      else if (k == "interval") p.promote_interval = v;
+      else
+        return InvalidArgument("KV preset '" + name + "': unknown key '" + k +
+                               "' (sink, window, bits, group, warm, cold_bits, promote, interval)");
       at = comma + 1;
     }
     if (p.window <= 0 || p.n_sink < 0) return InvalidArgument("KV preset '" + name + "': window must be > 0");
     if (p.warm_bits != 8 && p.warm_bits != 4 && p.warm_bits != 2)
       return InvalidArgument("KV preset '" + name + "': bits must be 8, 4 or 2");
+    if (p.warm_group != 32 && p.warm_group != 64 && p.warm_group != 128)
+      return InvalidArgument("KV preset '" + name + "': group must be 32, 64 or 128");
+    if (p.warm_tokens < 0) return InvalidArgument("KV preset '" + name + "': warm must be >= 0 (0: no cold tier)");
+    if (p.cold_bits != 8 && p.cold_bits != 4 && p.cold_bits != 2)
+      return InvalidArgument("KV preset '" + name + "': cold_bits must be 8, 4 or 2");
+    if (p.promote_pages < 1 || p.promote_interval < 1)
+      return InvalidArgument("KV preset '" + name + "': promote and interval must be >= 1");
     return p;
   }
-  return InvalidArgument("unknown GPU KV cache '" + name + "' (f16, akv-balanced, akv-int2, akv:sink=S,window=W,bits=B,group=G)");
+  return InvalidArgument("unknown GPU KV cache '" + name +
+                         "' (f16, akv-balanced, akv-int2, akv-cold, "
+                         "akv:sink=S,window=W,bits=B,group=G[,warm=N,cold_bits=C,promote=K,interval=I])");
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -339,11 +355,40 @@ struct CudaSession::Impl {
   DeviceBuffer part_m, part_d, part_o, merged_m, merged_d;
   DeviceBuffer mass_logits_hot, mass_logits_warm, mass_hot, mass_warm;
 
-  cudaGraphExec_t graph = nullptr;
+  // Cold tier (KvPreset::cold()): the warm tier holds warm_cap slots per job; when a step's tokens
+  // would not fit, its oldest page (first in the page table) is re-encoded into the cold codec in
+  // `stage`, copied to the next host page of the layer's ColdTier on the copy stream, and moved to
+  // the end of the table (warm_base grows by a page). Every promote_interval decode steps the
+  // step's queries (q_stash, copied inside the graph) choose the promote_pages cold pages per job
+  // with the largest GroupQkUpperBound; they are copied into the promotion buffer the graph does not
+  // read (1 - active) while the next step runs, and the step after switches to it (one graph per
+  // buffer). Prefill chunks promote synchronously after each chunk. The bounds are computed on the
+  // device (LaunchPageBounds) from a copy of every cold page's key summary (`summaries`).
+  bool cold = false;
+  int32_t warm_base = 0;
+  int n_cold_pages = 0, host_pages = 0;
+  std::vector<ColdTier> cold_tiers;  // per layer
+  TierPool stage;                    // [n_layer * n_kv] jobs, one page each (cold codec)
+  std::vector<std::vector<int32_t>> warm_tables;  // per layer [n_kv][pages]: the device tables
+  cudaStream_t copy_stream = nullptr;
+  CudaEvent staged, demoted, promoted;
+  int active = 0;
+  bool pending = false, pending_skip = false;
+  int steps_since_promote = 0;
+  int64_t promotions = 0;
+  int S_cold = 0;
+  DeviceBuffer q_stash;    // f32 [n_layer][q_dim]: the last token's queries, after RoPE
+  DeviceBuffer summaries;  // f16 [n_layer * n_kv][host_pages][2][D]: key min / max of each cold page
+  DeviceBuffer bounds;     // f32 [n_layer * n_kv][host_pages]
+  PinnedBuffer bounds_host;
+
+  cudaGraphExec_t graphs[2] = {nullptr, nullptr};
 
   ~Impl() {
-    if (graph) cudaGraphExecDestroy(graph);
+    for (cudaGraphExec_t g : graphs)
+      if (g) cudaGraphExecDestroy(g);
     if (stream) cudaStreamDestroy(stream);
+    if (copy_stream) cudaStreamDestroy(copy_stream);
   }
 
   const ModelConfig& cfg() const { return m->cfg; }
@@ -354,6 +399,7 @@ struct CudaSession::Impl {
   }
   DevTier HotTier(int l) const { return hot[l].View(hot_counts(l), !tiered); }
   DevTier WarmTier(int l) const { return warm[l].View(warm_counts(l), false); }
+  DevTier PromotedTier(int l) const { return cold_tiers[l].PromotedView(active); }
   StepParams* step() const { return step_dev.get<StepParams>(); }
 
   Status Init(CudaModel::Impl* model, const SessionOptions& o) {
@@ -393,6 +439,15 @@ struct CudaSession::Impl {
       policy.window = p.window;
       hot_cap = round_up(std::min<int64_t>(n_ctx, p.n_sink + p.window));
       warm_cap = round_up(std::max<int64_t>(1, n_ctx - p.n_sink - p.window));
+      if (p.cold()) {
+        // At least a prefill chunk and a page, so a chunk's new warm tokens always fit once whole
+        // pages are demoted (MakeWarmRoom). A context that fits the warm tier needs no cold tier.
+        const int bounded = std::max(round_up(p.warm_tokens), round_up(kMaxBatch) + ps);
+        if (bounded < warm_cap) {
+          cold = true;
+          warm_cap = bounded;
+        }
+      }
     } else {
       hot_cap = round_up(n_ctx);
     }
@@ -413,8 +468,9 @@ struct CudaSession::Impl {
     S_hot = DecodeSplits(hot_cap, n_kv(), m->dev.sm_count, DecodeAttentionWarpsPerSm(c.head_dim, R, 16));
     S_warm = tiered ? DecodeSplits(warm_cap, n_kv(), m->dev.sm_count, DecodeAttentionWarpsPerSm(c.head_dim, R, p.warm_bits))
                     : 0;
+    if (cold) AKV_RETURN_IF_ERROR(InitCold());
     const int64_t rows = static_cast<int64_t>(c.n_head);
-    const int S = S_hot + S_warm;
+    const int S = S_hot + S_warm + S_cold;
     AKV_RETURN_IF_ERROR(part_m.Allocate(rows * S * 4, "attention partials"));
     AKV_RETURN_IF_ERROR(part_d.Allocate(rows * S * 4, "attention partials"));
     AKV_RETURN_IF_ERROR(part_o.Allocate(rows * S * c.head_dim * 4, "attention partials"));
@@ -430,6 +486,146 @@ struct CudaSession::Impl {
     }
     // The zero-fills above ran on the legacy stream, which this non-blocking stream does not wait for.
     AKV_CUDA_RETURN(cudaDeviceSynchronize());
+    return Status::Ok();
+  }
+
+  Status InitCold() {
+    const ModelConfig& c = cfg();
+    const KvPreset& p = opt.cache;
+    const int ps = opt.page_slots, R = c.n_q_per_kv();
+    if (!DecodeAttentionSupports(c.head_dim, R, p.cold_bits))
+      return Unsupported("CUDA: no decode attention kernel for a " + std::to_string(p.cold_bits) + "-bit cold tier");
+    AKV_ASSIGN_OR_RETURN(PageLayout layout, TierPageLayout(p.cold_bits, p.warm_group, c.head_dim, ps));
+    // Demotion keeps the warm tier above warm_cap - ps slots, so at most this many pages go cold.
+    host_pages = CeilDiv(std::max<int64_t>(0, n_ctx - p.n_sink - p.window - warm_cap), ps) + 1;
+    const int K = std::min(p.promote_pages, host_pages);
+    cold_tiers.resize(c.n_layer);
+    for (ColdTier& t : cold_tiers) AKV_RETURN_IF_ERROR(t.Init(layout, n_kv(), host_pages, K, 2));
+    AKV_RETURN_IF_ERROR(stage.Init(layout, c.n_layer * n_kv(), 1, "cold demotion staging"));
+    warm_tables.assign(c.n_layer, std::vector<int32_t>(static_cast<size_t>(n_kv()) * (warm_cap / ps)));
+    for (auto& t : warm_tables)
+      for (size_t i = 0; i < t.size(); ++i) t[i] = static_cast<int32_t>(i);
+    S_cold = DecodeSplits(K * ps, n_kv(), m->dev.sm_count, DecodeAttentionWarpsPerSm(c.head_dim, R, p.cold_bits));
+    AKV_RETURN_IF_ERROR(q_stash.Allocate(static_cast<size_t>(c.n_layer) * c.q_dim() * 4, "query stash"));
+    const size_t cold_pages = static_cast<size_t>(c.n_layer) * n_kv() * host_pages;
+    AKV_RETURN_IF_ERROR(summaries.Allocate(cold_pages * 2 * c.head_dim * 2, "cold key summaries"));
+    AKV_RETURN_IF_ERROR(bounds.Allocate(cold_pages * 4, "cold page bounds"));
+    AKV_RETURN_IF_ERROR(bounds_host.Allocate(cold_pages * 4, "cold page bounds"));
+    AKV_CUDA_RETURN(cudaStreamCreateWithFlags(&copy_stream, cudaStreamNonBlocking));
+    AKV_RETURN_IF_ERROR(staged.Create());
+    AKV_RETURN_IF_ERROR(demoted.Create());
+    AKV_RETURN_IF_ERROR(promoted.Create());
+    return Status::Ok();
+  }
+
+  // Demotes the oldest warm page of every layer and KV head to the cold tier (see `cold`).
+  Status DemoteOldestWarmPage() {
+    const ModelConfig& c = cfg();
+    const int ps = opt.page_slots, nkv = n_kv();
+    if (n_cold_pages >= host_pages) return Internal("CUDA session: the cold tier is full");
+    // The staging pages are free once the previous demotion's copy has left them.
+    AKV_CUDA_RETURN(cudaStreamWaitEvent(stream, demoted.get(), 0));
+    const DevTier st = stage.View(nullptr, false);
+    for (int l = 0; l < c.n_layer; ++l)
+      AKV_CUDA_RETURN(LaunchKvConvertPage(WarmTier(l), 0, st, l * nkv, nkv, ps, stream));
+    // The new pages' key summaries into column n_cold_pages of `summaries` (min row, max row).
+    const size_t row = static_cast<size_t>(c.head_dim) * 2;  // bytes of one f16 row
+    for (int side = 0; side < 2; ++side)
+      AKV_CUDA_RETURN(cudaMemcpy2DAsync(
+          summaries.get<uint8_t>() + (static_cast<size_t>(n_cold_pages) * 2 + side) * row, host_pages * 2 * row,
+          stage.pool.get<uint8_t>() + (side ? stage.layout.key_max_offset : stage.layout.key_min_offset),
+          PageStride(stage.layout), row, static_cast<size_t>(c.n_layer) * nkv, cudaMemcpyDeviceToDevice, stream));
+    AKV_CUDA_RETURN(cudaEventRecord(staged.get(), stream));
+    AKV_CUDA_RETURN(cudaStreamWaitEvent(copy_stream, staged.get(), 0));
+    std::vector<void*> dsts;
+    std::vector<const void*> srcs;
+    const size_t stride = PageStride(stage.layout);
+    for (int l = 0; l < c.n_layer; ++l)
+      for (int g = 0; g < nkv; ++g) {
+        dsts.push_back(cold_tiers[l].host_page(g, n_cold_pages));
+        srcs.push_back(stage.pool.get<uint8_t>() + static_cast<size_t>(l * nkv + g) * stride);
+        cold_tiers[l].page_slots(g, n_cold_pages) = ps;
+      }
+    AKV_RETURN_IF_ERROR(CopyBlocksAsync(dsts, srcs, stage.layout.total_bytes, copy_stream));
+    AKV_CUDA_RETURN(cudaEventRecord(demoted.get(), copy_stream));
+    // The demoted page becomes the last of each job's table (the next ones to fill); stream order
+    // puts the table update after the conversion read the page.
+    const int pages = warm_cap / ps;
+    for (int l = 0; l < c.n_layer; ++l) {
+      std::vector<int32_t>& t = warm_tables[l];
+      for (int g = 0; g < nkv; ++g) std::rotate(t.begin() + g * pages, t.begin() + g * pages + 1, t.begin() + (g + 1) * pages);
+      AKV_CUDA_RETURN(cudaMemcpyAsync(warm[l].table.get(), t.data(), t.size() * 4, cudaMemcpyHostToDevice, stream));
+    }
+    warm_base += ps;
+    ++n_cold_pages;
+    return Status::Ok();
+  }
+
+  // Before a step of n_new tokens: demote whole warm pages until its warm tokens fit. Pages that
+  // went cold are candidates at once: with `promote`, the previous step's queries (q_stash) choose
+  // the promoted pages again before the step runs.
+  Status MakeWarmRoom(int n_new, bool promote) {
+    if (!cold) return Status::Ok();
+    const int64_t warm_after = std::max<int64_t>(0, n_past + n_new - policy.n_sink - policy.window);
+    const int before = n_cold_pages;
+    while (warm_after - warm_base > warm_cap) AKV_RETURN_IF_ERROR(DemoteOldestWarmPage());
+    if (promote && n_cold_pages != before && n_past > 0) {
+      AKV_RETURN_IF_ERROR(FetchBounds());
+      AKV_RETURN_IF_ERROR(Promote(/*now=*/true));
+    }
+    return Status::Ok();
+  }
+
+  // Chooses, from the bounds in bounds_host, the cold pages to attend and copies them into the
+  // buffer the graph does not read. now: the compute stream waits for them and switches at once;
+  // otherwise the next step still reads the current buffer (the copy overlaps it) and the one after
+  // switches.
+  Status Promote(bool now) {
+    const ModelConfig& c = cfg();
+    const int nkv = n_kv();
+    AKV_CUDA_RETURN(cudaEventSynchronize(demoted.get()));  // the host pages are written
+    const int b = 1 - active;
+    std::vector<std::pair<float, int>> bound(n_cold_pages);
+    for (int l = 0; l < c.n_layer; ++l) {
+      ColdTier& t = cold_tiers[l];
+      std::vector<std::vector<int>> pages(nkv);
+      const int k = std::min(n_cold_pages, t.promote_pages_per_job());
+      for (int g = 0; g < nkv && k > 0; ++g) {
+        const float* row = bounds_host.get<float>() + static_cast<size_t>(l * nkv + g) * host_pages;
+        for (int i = 0; i < n_cold_pages; ++i) bound[i] = {row[i], i};
+        std::partial_sort(bound.begin(), bound.begin() + k, bound.end(), [](const auto& x, const auto& y) {
+          return x.first != y.first ? x.first > y.first : x.second < y.second;
+        });
+        for (int i = 0; i < k; ++i) pages[g].push_back(bound[i].second);
+        promotions += k;
+      }
+      AKV_RETURN_IF_ERROR(t.PromoteAsync(pages, copy_stream, nullptr, b));
+    }
+    AKV_CUDA_RETURN(cudaEventRecord(promoted.get(), copy_stream));
+    steps_since_promote = 0;
+    if (now) {
+      AKV_CUDA_RETURN(cudaStreamWaitEvent(stream, promoted.get(), 0));
+      active = b;
+      pending = false;
+    } else {
+      pending = true;
+      pending_skip = true;
+    }
+    return Status::Ok();
+  }
+
+  // Enqueues the bounds of every cold page for the last token's queries (q_stash) and their copy
+  // to bounds_host (complete after the next synchronization of the stream).
+  Status EnqueueBounds() {
+    const ModelConfig& c = cfg();
+    AKV_CUDA_RETURN(LaunchPageBounds(q_stash.get<float>(), c.q_dim(), summaries.get<uint16_t>(), c.n_layer, n_kv(),
+                                     c.n_q_per_kv(), c.head_dim, host_pages, n_cold_pages, bounds.get<float>(), stream));
+    AKV_CUDA_RETURN(cudaMemcpyAsync(bounds_host.get(), bounds.get(), bounds.bytes(), cudaMemcpyDeviceToHost, stream));
+    return Status::Ok();
+  }
+  Status FetchBounds() {
+    AKV_RETURN_IF_ERROR(EnqueueBounds());
+    AKV_CUDA_RETURN(cudaStreamSynchronize(stream));
     return Status::Ok();
   }
 
@@ -452,6 +648,7 @@ struct CudaSession::Impl {
       DevTierSet set;
       set.t[set.n++] = HotTier(l);
       if (tiered) set.t[set.n++] = WarmTier(l);
+      if (cold) set.t[set.n++] = PromotedTier(l);
       PrefillAttnArgs a;
       a.q = qkv.get<float>();
       a.ldq = qkvd;
@@ -474,7 +671,7 @@ struct CudaSession::Impl {
     a.part_m = part_m.get<float>();
     a.part_d = part_d.get<float>();
     a.part_o = part_o.get<float>();
-    a.S_total = S_hot + S_warm;
+    a.S_total = S_hot + S_warm + S_cold;
     a.split_base = 0;
     a.n_splits = S_hot;
     a.mass_logits = opt.attention_mass ? mass_logits_hot.get<float>() : nullptr;
@@ -488,8 +685,14 @@ struct CudaSession::Impl {
       a.mass_logits = opt.attention_mass ? mass_logits_warm.get<float>() : nullptr;
       AKV_CUDA_RETURN(LaunchDecodeAttention(warm_t, a, stream));
     }
+    if (cold) {  // the promoted cold pages; their attention mass is not reported
+      a.split_base = S_hot + S_warm;
+      a.n_splits = S_cold;
+      a.mass_logits = nullptr;
+      AKV_CUDA_RETURN(LaunchDecodeAttention(PromotedTier(l), a, stream));
+    }
     AKV_CUDA_RETURN(LaunchAttentionMerge(part_m.get<float>(), part_d.get<float>(), part_o.get<float>(), c.n_head,
-                                         S_hot + S_warm, D, attn.get<float>(), c.q_dim(), c.n_head,
+                                         S_hot + S_warm + S_cold, D, attn.get<float>(), c.q_dim(), c.n_head,
                                          merged_m.get<float>(), merged_d.get<float>(), nullptr, nullptr, stream));
     if (opt.attention_mass) {
       AKV_CUDA_RETURN(LaunchAttentionMass(hot_t, mass_logits_hot.get<float>(), merged_m.get<float>(),
@@ -525,6 +728,10 @@ struct CudaSession::Impl {
                                       c.head_dim, L.k_norm, c.rms_eps, stream));
       }
       AKV_CUDA_RETURN(LaunchRope(QKV, qkvd, c.n_head + c.n_head_kv, c.head_dim, n, step(), m->rope, stream));
+      if (cold)
+        AKV_CUDA_RETURN(cudaMemcpyAsync(q_stash.get<float>() + static_cast<size_t>(l) * c.q_dim(),
+                                        QKV + static_cast<int64_t>(n - 1) * qkvd, c.q_dim() * 4,
+                                        cudaMemcpyDeviceToDevice, stream));
       const DevTier hot_t = HotTier(l);
       const DevTier warm_t = tiered ? WarmTier(l) : DevTier{};
       AKV_CUDA_RETURN(LaunchKvAppend(hot_t, tiered ? &warm_t : nullptr, policy, 0, n_kv(), QKV + c.q_dim(),
@@ -550,6 +757,7 @@ struct CudaSession::Impl {
     StepParams sp;
     sp.pos0 = static_cast<int32_t>(n_past);
     sp.n_new = n;
+    sp.warm_base = warm_base;
     uint8_t* st = staging.get<uint8_t>();
     std::memcpy(st, &sp, sizeof sp);
     if (tokens) std::memcpy(st + sizeof sp, tokens, static_cast<size_t>(n) * 4);
@@ -597,9 +805,14 @@ Status CudaSession::Prefill(std::span<const int32_t> tokens, float* all_logits) 
   for (size_t b = 0; b < tokens.size(); b += kMaxBatch) {
     const int n = static_cast<int>(std::min<size_t>(kMaxBatch, tokens.size() - b));
     const bool last = b + n == tokens.size();
+    AKV_RETURN_IF_ERROR(s.MakeWarmRoom(n, /*promote=*/true));
     AKV_RETURN_IF_ERROR(s.Upload(tokens.data() + b, n));
     AKV_RETURN_IF_ERROR(s.Enqueue(n, /*decode=*/false, all_logits != nullptr));
     s.n_past += n;
+    if (s.cold) {  // the chunk's last queries choose the cold pages the next chunk and step attend
+      AKV_RETURN_IF_ERROR(s.FetchBounds());
+      AKV_RETURN_IF_ERROR(s.Promote(/*now=*/true));
+    }
     if (all_logits) {
       AKV_CUDA_RETURN(cudaMemcpyAsync(all_logits + b * V, s.logits.get(), static_cast<size_t>(n) * V * 4,
                                       cudaMemcpyDeviceToHost, s.stream));
@@ -615,11 +828,22 @@ Status CudaSession::Prefill(std::span<const int32_t> tokens, float* all_logits) 
 Status CudaSession::Decode(int32_t token) {
   Impl& s = *impl_;
   AKV_RETURN_IF_ERROR(s.CheckTokens(std::span<const int32_t>(&token, 1)));
+  AKV_RETURN_IF_ERROR(s.MakeWarmRoom(1, /*promote=*/true));
   AKV_RETURN_IF_ERROR(s.Upload(&token, 1));
+  if (s.pending) {
+    if (s.pending_skip) {
+      s.pending_skip = false;  // this step overlaps the copy
+    } else {
+      AKV_CUDA_RETURN(cudaStreamWaitEvent(s.stream, s.promoted.get(), 0));
+      s.active = 1 - s.active;
+      s.pending = false;
+    }
+  }
+  cudaGraphExec_t& graph = s.graphs[s.cold ? s.active : 0];
   if (!s.opt.use_graphs) {
     AKV_RETURN_IF_ERROR(s.Enqueue(1, /*decode=*/true, false));
   } else {
-    if (!s.graph) {
+    if (!graph) {
       cudaGraph_t g = nullptr;
       AKV_CUDA_RETURN(cudaStreamBeginCapture(s.stream, cudaStreamCaptureModeThreadLocal));
       Status st = s.Enqueue(1, /*decode=*/true, false);
@@ -629,14 +853,18 @@ Status CudaSession::Decode(int32_t token) {
         return st;
       }
       AKV_CUDA_RETURN(end);
-      cudaError_t inst = cudaGraphInstantiate(&s.graph, g, 0);
+      cudaError_t inst = cudaGraphInstantiate(&graph, g, 0);
       cudaGraphDestroy(g);
       AKV_CUDA_RETURN(inst);
     }
-    AKV_CUDA_RETURN(cudaGraphLaunch(s.graph, s.stream));
+    AKV_CUDA_RETURN(cudaGraphLaunch(graph, s.stream));
   }
   s.n_past += 1;
-  return s.FetchLastLogits();
+  const bool promote = s.cold && !s.pending && ++s.steps_since_promote >= s.opt.cache.promote_interval;
+  if (promote) AKV_RETURN_IF_ERROR(s.EnqueueBounds());
+  AKV_RETURN_IF_ERROR(s.FetchLastLogits());
+  if (promote) AKV_RETURN_IF_ERROR(s.Promote(/*now=*/false));
+  return Status::Ok();
 }
 
 std::span<const float> CudaSession::last_logits() const { return impl_->last_logits; }
@@ -651,6 +879,7 @@ Status CudaSession::FillRandom(int n_tokens, uint64_t seed) {
   float* QKV = s.qkv.get<float>();
   for (int b = 0; b < n_tokens; b += kMaxBatch) {
     const int n = std::min(kMaxBatch, n_tokens - b);
+    AKV_RETURN_IF_ERROR(s.MakeWarmRoom(n, /*promote=*/false));  // random K/V: no queries
     AKV_RETURN_IF_ERROR(s.Upload(nullptr, n));
     for (int l = 0; l < c.n_layer; ++l) {
       AKV_CUDA_RETURN(LaunchRandomFill(QKV, GgmlType::F32, static_cast<int64_t>(n) * qkvd,
@@ -663,6 +892,8 @@ Status CudaSession::FillRandom(int n_tokens, uint64_t seed) {
     s.n_past += n;
     AKV_CUDA_RETURN(cudaStreamSynchronize(s.stream));
   }
+  // No queries yet: the first decode step chooses the cold pages.
+  s.steps_since_promote = s.opt.cache.promote_interval;
   return Status::Ok();
 }
 
@@ -695,10 +926,11 @@ StatusOr<std::vector<float>> CudaSession::LastAttentionMass(int layer) const {
     std::vector<float> warm(static_cast<size_t>(nkv) * s.warm_cap);
     AKV_CUDA_RETURN(cudaMemcpy(warm.data(), s.mass_warm.get<float>() + static_cast<size_t>(layer) * nkv * s.warm_cap,
                                warm.size() * 4, cudaMemcpyDeviceToHost));
-    const int64_t warm_n = std::max<int64_t>(0, n - s.policy.n_sink - s.policy.window);
+    // Warm slot i holds position n_sink + warm_base + i; cold tokens get no mass here.
+    const int64_t warm_n = std::max<int64_t>(0, n - s.policy.n_sink - s.policy.window - s.warm_base);
     for (int g = 0; g < nkv; ++g)
       for (int64_t i = 0; i < warm_n; ++i)
-        out[static_cast<size_t>(g) * n + s.policy.n_sink + i] = warm[static_cast<size_t>(g) * s.warm_cap + i];
+        out[static_cast<size_t>(g) * n + s.policy.n_sink + s.warm_base + i] = warm[static_cast<size_t>(g) * s.warm_cap + i];
   }
   return out;
 }
@@ -713,10 +945,17 @@ KvMemory CudaSession::kv_memory() const {
   for (const TierPool& t : s.warm) k.warm_bytes += t.bytes();
   if (s.tiered) {
     k.hot_tokens = std::min<int64_t>(s.n_past, s.policy.n_sink + s.policy.window);
-    k.warm_tokens = s.n_past - k.hot_tokens;
+    k.warm_tokens = s.n_past - k.hot_tokens - s.warm_base;
+    k.cold_tokens = s.warm_base;
   } else {
     k.hot_tokens = s.n_past;
   }
+  for (const ColdTier& t : s.cold_tiers) {
+    k.promoted_bytes += t.device_bytes();
+    k.cold_host_bytes += t.host_bytes();
+  }
+  if (s.cold) k.promoted_bytes += s.stage.bytes();
+  k.promotions = s.promotions;
   k.bytes_per_token = static_cast<double>(k.total_bytes()) / s.n_ctx;
   return k;
 }
@@ -725,6 +964,23 @@ void CudaSession::Reset() {
   Impl& s = *impl_;
   s.n_past = 0;
   cudaMemsetAsync(s.counts.get(), 0, s.counts.bytes(), s.stream);
+  if (s.cold) {
+    cudaStreamSynchronize(s.copy_stream);
+    s.warm_base = 0;
+    s.n_cold_pages = 0;
+    s.pending = s.pending_skip = false;
+    s.steps_since_promote = 0;
+    for (size_t l = 0; l < s.warm_tables.size(); ++l) {
+      std::vector<int32_t>& t = s.warm_tables[l];
+      for (size_t i = 0; i < t.size(); ++i) t[i] = static_cast<int32_t>(i);
+      cudaMemcpyAsync(s.warm[l].table.get(), t.data(), t.size() * 4, cudaMemcpyHostToDevice, s.stream);
+    }
+    // Nothing promoted in either buffer.
+    const std::vector<std::vector<int>> none(s.n_kv());
+    for (ColdTier& t : s.cold_tiers)
+      for (int b = 0; b < t.n_buffers(); ++b) (void)t.PromoteAsync(none, s.copy_stream, nullptr, b);
+    cudaStreamSynchronize(s.copy_stream);
+  }
   cudaStreamSynchronize(s.stream);
 }
 

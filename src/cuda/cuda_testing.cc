@@ -171,6 +171,51 @@ StatusOr<std::vector<uint8_t>> GpuWritePage(int bits, int group, int head_dim, i
   return bytes;
 }
 
+StatusOr<std::vector<std::vector<uint8_t>>> GpuConvertPages(const std::vector<const KvPage*>& pages, int bits,
+                                                            int group) {
+  if (pages.empty()) return InvalidArgument("no page to convert");
+  const PageLayout& src_layout = pages[0]->layout();
+  const int n = static_cast<int>(pages.size());
+  AKV_ASSIGN_OR_RETURN(PageLayout dst_layout, TierPageLayout(bits, group, src_layout.head_dim, src_layout.capacity));
+  TierPool src, dst;
+  AKV_RETURN_IF_ERROR(src.Init(src_layout, n, 1, "test pages"));
+  AKV_RETURN_IF_ERROR(dst.Init(dst_layout, n, 1, "test pages"));
+  for (int j = 0; j < n; ++j) {
+    if (pages[j]->layout().total_bytes != src_layout.total_bytes) return InvalidArgument("pages of different layouts");
+    AKV_CUDA_RETURN(cudaMemcpy(src.pool.get<uint8_t>() + j * PageStride(src_layout), pages[j]->data(),
+                               src_layout.total_bytes, cudaMemcpyHostToDevice));
+  }
+  // Every page but the first may hold fewer slots: convert each job on its own.
+  for (int j = 0; j < n; ++j) {
+    DevTier s = src.View(nullptr, false), d = dst.View(nullptr, false);
+    s.page_table += j;  // job j of a one-job view
+    AKV_CUDA_RETURN(LaunchKvConvertPage(s, 0, d, j, 1, pages[j]->n_slots(), nullptr));
+  }
+  AKV_RETURN_IF_ERROR(Finish());
+  std::vector<std::vector<uint8_t>> out(n, std::vector<uint8_t>(dst_layout.total_bytes));
+  for (int j = 0; j < n; ++j)
+    AKV_CUDA_RETURN(cudaMemcpy(out[j].data(), dst.pool.get<uint8_t>() + j * PageStride(dst_layout),
+                               dst_layout.total_bytes, cudaMemcpyDeviceToHost));
+  return out;
+}
+
+StatusOr<std::vector<float>> GpuPageBounds(const std::vector<float>& q, const std::vector<uint16_t>& summaries,
+                                           int n_layer, int n_kv, int R, int D, int max_pages, int n_pages) {
+  const size_t jobs = static_cast<size_t>(n_layer) * n_kv;
+  if (q.size() != jobs * R * D || summaries.size() != jobs * max_pages * 2 * D)
+    return InvalidArgument("page bounds: input sizes do not match the shape");
+  AKV_ASSIGN_OR_RETURN(DeviceBuffer dq, ToDevice(q.data(), q.size(), "q"));
+  AKV_ASSIGN_OR_RETURN(DeviceBuffer ds, ToDevice(summaries.data(), summaries.size(), "summaries"));
+  const std::vector<float> zeros(jobs * max_pages, 0.0f);
+  AKV_ASSIGN_OR_RETURN(DeviceBuffer db, ToDevice(zeros.data(), zeros.size(), "bounds"));
+  AKV_CUDA_RETURN(LaunchPageBounds(dq.get<float>(), static_cast<int64_t>(n_kv) * R * D, ds.get<uint16_t>(), n_layer,
+                                   n_kv, R, D, max_pages, n_pages, db.get<float>(), nullptr));
+  AKV_RETURN_IF_ERROR(Finish());
+  std::vector<float> out(zeros.size());
+  AKV_CUDA_RETURN(cudaMemcpy(out.data(), db.get(), out.size() * 4, cudaMemcpyDeviceToHost));
+  return out;
+}
+
 StatusOr<GpuAttentionOutput> GpuDecodeAttention(int head_dim, int R, const float* q,
                                                 const std::vector<GpuTierInput>& tiers, bool want_mass, int splits) {
   AKV_ASSIGN_OR_RETURN(DeviceInfo dev, QueryDevice(0));

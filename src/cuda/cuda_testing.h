@@ -33,6 +33,17 @@ StatusOr<std::vector<uint8_t>> GpuWritePage(int bits, int group, int head_dim, i
                                             const float* values, const std::vector<int32_t>& slots,
                                             const std::vector<int32_t>& positions);
 
+// Re-encodes each page (any tier codec) into a page of the codec (bits, group) with
+// LaunchKvConvertPage (the cold tier's demotion): returns the new pages' bytes, key summary
+// included.
+StatusOr<std::vector<std::vector<uint8_t>>> GpuConvertPages(const std::vector<const KvPage*>& pages, int bits,
+                                                            int group);
+
+// LaunchPageBounds on the GPU: q [n_layer][n_kv * R][D], summaries f16 [n_layer * n_kv][max_pages][2][D];
+// returns bounds [n_layer * n_kv][max_pages] (pages >= n_pages untouched: 0).
+StatusOr<std::vector<float>> GpuPageBounds(const std::vector<float>& q, const std::vector<uint16_t>& summaries,
+                                           int n_layer, int n_kv, int R, int D, int max_pages, int n_pages);
+
 // Attention over tiers. A tier: pages of one layout per job (job = KV head), in slot order, all but
 // the last full. The pages' bytes are copied to the device as they are.
 struct GpuTierInput {

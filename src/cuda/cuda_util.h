@@ -118,6 +118,42 @@ class PinnedBuffer {
   size_t bytes_ = 0;
 };
 
+// An owning CUDA event (timing disabled): ordering between streams and host waits.
+class CudaEvent {
+ public:
+  CudaEvent() = default;
+  ~CudaEvent() { Reset(); }
+  CudaEvent(CudaEvent&& o) noexcept : ev_(std::exchange(o.ev_, nullptr)) {}
+  CudaEvent& operator=(CudaEvent&& o) noexcept {
+    if (this != &o) {
+      Reset();
+      ev_ = std::exchange(o.ev_, nullptr);
+    }
+    return *this;
+  }
+  CudaEvent(const CudaEvent&) = delete;
+  CudaEvent& operator=(const CudaEvent&) = delete;
+
+  Status Create() {
+    Reset();
+    cudaError_t e = cudaEventCreateWithFlags(&ev_, cudaEventDisableTiming);
+    if (e != cudaSuccess) {
+      ev_ = nullptr;
+      (void)cudaGetLastError();
+      return Internal(std::string("CUDA: cannot create an event: ") + cudaGetErrorString(e));
+    }
+    return Status::Ok();
+  }
+  void Reset() {
+    if (ev_) cudaEventDestroy(ev_);
+    ev_ = nullptr;
+  }
+  cudaEvent_t get() const { return ev_; }
+
+ private:
+  cudaEvent_t ev_ = nullptr;
+};
+
 inline int CeilDiv(int64_t a, int64_t b) { return static_cast<int>((a + b - 1) / b); }
 
 }  // namespace akv::cuda

@@ -64,6 +64,7 @@ cudaError_t LaunchConvertRows(const float* x, int64_t ldx, int cols, int n, void
 struct StepParams {
   int32_t pos0 = 0;
   int32_t n_new = 0;
+  int32_t warm_base = 0;  // warm slot of position p: p - n_sink - warm_base (pages demoted to cold)
 };
 
 // RoPE as model/rope.cc computes it (normal / NEOX pairs, linear / YaRN scaling, freq factors),
@@ -113,7 +114,8 @@ struct DevTier {
 //   window <= 0: one tier, slot = position (the f16 cache).
 //   else: positions < n_sink and the last `window` positions of the sequence are hot (f16; the
 //   window is a ring: slot n_sink + (pos - n_sink) % window); every other position p is warm,
-//   slot p - n_sink, quantized on append. Tokens leaving the window are demoted (f16 -> warm
+//   slot p - n_sink - step->warm_base, quantized on append (warm_base > 0 once the session moved
+//   the oldest warm pages to the cold tier and rotated the warm page table). Tokens leaving the window are demoted (f16 -> warm
 //   codec) before the new tokens are written.
 struct PlacementPolicy {
   int n_sink = 0;
@@ -130,6 +132,22 @@ cudaError_t LaunchKvAppend(const DevTier& hot, const DevTier* warm, const Placem
 // job0 + g goes to slot slots[i] (device array), position positions[i].
 cudaError_t LaunchKvWriteSlots(const DevTier& tier, int job0, int n_kv, const float* k, const float* v, int64_t ld,
                                int n_tokens, const int32_t* slots, const int32_t* positions, cudaStream_t stream);
+
+// Re-encodes page `src_page` (index into each job's page table) of jobs [0, n_jobs) of `src`, all
+// `n_slots` slots, into page 0 of jobs [dst_job0, dst_job0 + n_jobs) of `dst` (same head_dim and
+// capacity, any codecs): de-quantized as the CPU does (fma(code, scale, zero)), quantized as
+// KvPage::Append does, and the destination page's key summary (per-channel [min, max] of the
+// de-quantized stored keys, rounded outward to f16) written. Demotion warm -> cold (int4 -> int2).
+cudaError_t LaunchKvConvertPage(const DevTier& src, int src_page, const DevTier& dst, int dst_job0, int n_jobs,
+                                int n_slots, cudaStream_t stream);
+
+// Key-summary bounds of cold pages for the promotion choice, as GroupQkUpperBound
+// (attn/key_summary.h) computes them but in f32: bounds[J][p] = max over the R query heads h of
+// sum_c max(q_c min_c, q_c max_c) for pages p < n_pages of job J = l * n_kv + g (layer l, KV
+// head g); the query of head g R + h at q + l * q_stride + (g R + h) D; summaries f16
+// [n_layer * n_kv][max_pages][2][D] (min row, then max row).
+cudaError_t LaunchPageBounds(const float* q, int64_t q_stride, const uint16_t* summaries, int n_layer, int n_kv, int R,
+                             int D, int max_pages, int n_pages, float* bounds, cudaStream_t stream);
 
 // ---- Attention ---------------------------------------------------------------------------------
 

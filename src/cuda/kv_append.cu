@@ -179,6 +179,108 @@ __device__ void ReadF16Slot(const DevTier& t, int job, int slot, float (&k)[D / 
   }
 }
 
+// Reads slot `slot` of any tier back as f32 (lane l gets channels l + 32 i), de-quantizing as the
+// CPU codecs do: x = fma(code, scale, zero).
+template <int D>
+__device__ void ReadSlot(const DevTier& t, int job, int slot, float (&k)[D / 32], float (&v)[D / 32]) {
+  const DevPageLayout& L = t.layout;
+  if (L.bits == 16) {
+    ReadF16Slot<D>(t, job, slot, k, v);
+    return;
+  }
+  const int lane = threadIdx.x & 31;
+  const uint8_t* page = PageOf(t, job, slot / L.capacity);
+  const int sip = slot % L.capacity;
+  const int tile = sip / 32, j = sip % 32;
+  const int bits = L.bits, U = 4 * bits, mask = (1 << bits) - 1;
+  const uint8_t* ktile = page + L.key_data_offset + static_cast<size_t>(tile) * D * U;
+  const uint16_t* ks = reinterpret_cast<const uint16_t*>(page + L.key_scales_offset);
+  const uint16_t* kz = reinterpret_cast<const uint16_t*>(page + L.key_zeros_offset);
+  const uint8_t* vtile = page + L.value_data_offset + static_cast<size_t>(tile) * (D * 32 * bits / 8);
+  const uint16_t* vs = reinterpret_cast<const uint16_t*>(page + L.value_scales_offset);
+  const uint16_t* vz = reinterpret_cast<const uint16_t*>(page + L.value_zeros_offset);
+  const int kgroups = D / L.key_group, vgroups = D / L.value_group;
+#pragma unroll
+  for (int i = 0; i < D / 32; ++i) {
+    const int c = lane + 32 * i;
+    const int kcode = (ktile[c * U + j % U] >> (bits * (j / U))) & mask;
+    const size_t kat = (static_cast<size_t>(tile) * kgroups + c / L.key_group) * 32 + j;
+    k[i] = fmaf(static_cast<float>(kcode), H2F(ks[kat]), H2F(kz[kat]));
+    // Value `lane` of unit i: byte lane % U, field lane / U.
+    const int vcode = (vtile[(i * 32 + j) * U + lane % U] >> (bits * (lane / U))) & mask;
+    const size_t vat = static_cast<size_t>(sip) * vgroups + c / L.value_group;
+    v[i] = fmaf(static_cast<float>(vcode), H2F(vs[vat]), H2F(vz[vat]));
+  }
+}
+
+// One warp per (slot, job): slot `slot` of src page `src_page` -> the same slot of dst page 0.
+template <int D>
+__global__ void __launch_bounds__(kWarps * 32) ConvertKernel(DevTier src, int src_page, DevTier dst, int dst_job0,
+                                                             int n_slots) {
+  const int slot = blockIdx.x * kWarps + (threadIdx.x >> 5);
+  const int job = blockIdx.y;
+  if (slot >= n_slots) return;
+  float k[D / 32], v[D / 32];
+  const int cap = src.layout.capacity;
+  ReadSlot<D>(src, job, src_page * cap + slot, k, v);
+  const int32_t pos = reinterpret_cast<const int32_t*>(PageOf(src, job, src_page) + src.layout.positions_offset)[slot];
+  WriteSlot<D>(dst, dst_job0 + job, slot, pos, k, v);
+}
+
+__device__ __forceinline__ uint16_t F16RoundDown(float x) {
+  const uint16_t h = F2H(x);
+  if (H2F(h) <= x) return h;
+  if ((h & 0x7fff) == 0) return 0x8001;
+  return (h & 0x8000) ? static_cast<uint16_t>(h + 1) : static_cast<uint16_t>(h - 1);
+}
+__device__ __forceinline__ uint16_t F16RoundUp(float x) {
+  const uint16_t h = F2H(x);
+  if (H2F(h) >= x) return h;
+  if ((h & 0x7fff) == 0) return 0x0001;
+  return (h & 0x8000) ? static_cast<uint16_t>(h - 1) : static_cast<uint16_t>(h + 1);
+}
+
+// Key summary of page 0 of job dst_job0 + blockIdx.x: one warp per 32 slots, lanes over channels
+// (as attn/key_summary.cc: [min, max] of the de-quantized keys, rounded outward; the order of the
+// min / max does not change the result).
+template <int D>
+__global__ void __launch_bounds__(D) SummaryKernel(DevTier dst, int dst_job0, int n_slots) {
+  const int job = dst_job0 + blockIdx.x;
+  __shared__ float lo_s[D / 32][D], hi_s[D / 32][D];
+  const int w = threadIdx.x >> 5;
+  float lo[D / 32], hi[D / 32];
+#pragma unroll
+  for (int i = 0; i < D / 32; ++i) {
+    lo[i] = INFINITY;
+    hi[i] = -INFINITY;
+  }
+  for (int slot = w; slot < n_slots; slot += D / 32) {
+    float k[D / 32], v[D / 32];
+    ReadSlot<D>(dst, job, slot, k, v);
+#pragma unroll
+    for (int i = 0; i < D / 32; ++i) {
+      lo[i] = fminf(lo[i], k[i]);
+      hi[i] = fmaxf(hi[i], k[i]);
+    }
+  }
+  const int lane = threadIdx.x & 31;
+#pragma unroll
+  for (int i = 0; i < D / 32; ++i) {
+    lo_s[w][lane + 32 * i] = lo[i];
+    hi_s[w][lane + 32 * i] = hi[i];
+  }
+  __syncthreads();
+  const int c = threadIdx.x;
+  float l = INFINITY, h = -INFINITY;
+  for (int i = 0; i < D / 32; ++i) {
+    l = fminf(l, lo_s[i][c]);
+    h = fmaxf(h, hi_s[i][c]);
+  }
+  uint8_t* page = PageOf(dst, job, 0);
+  reinterpret_cast<uint16_t*>(page + dst.layout.key_min_offset)[c] = l <= h ? F16RoundDown(l) : uint16_t(0x7c00);
+  reinterpret_cast<uint16_t*>(page + dst.layout.key_max_offset)[c] = l <= h ? F16RoundUp(h) : uint16_t(0xfc00);
+}
+
 template <int D>
 __device__ __forceinline__ void LoadRows(const float* k, const float* v, int64_t off, float (&kr)[D / 32],
                                          float (&vr)[D / 32]) {
@@ -204,7 +306,7 @@ __global__ void __launch_bounds__(kWarps * 32) DemoteKernel(DevTier hot, DevTier
   if (pos >= hi) return;
   float k[D / 32], v[D / 32];
   ReadF16Slot<D>(hot, job, p.n_sink + (pos - p.n_sink) % p.window, k, v);
-  WriteSlot<D>(warm, job, pos - p.n_sink, pos, k, v);
+  WriteSlot<D>(warm, job, pos - p.n_sink - step->warm_base, pos, k, v);
 }
 
 template <int D>
@@ -225,7 +327,7 @@ __global__ void __launch_bounds__(kWarps * 32) AppendKernel(DevTier hot, DevTier
   } else if (pos >= pos0 + n_new - p.window) {
     WriteSlot<D>(hot, job0 + g, p.n_sink + (pos - p.n_sink) % p.window, pos, kr, vr);
   } else {
-    WriteSlot<D>(warm, job0 + g, pos - p.n_sink, pos, kr, vr);
+    WriteSlot<D>(warm, job0 + g, pos - p.n_sink - step->warm_base, pos, kr, vr);
   }
 }
 
@@ -239,7 +341,7 @@ __global__ void CountsKernel(int32_t* hot_n, int32_t* warm_n, PlacementPolicy p,
     return;
   }
   hot_n[job0 + g] = min(total, p.n_sink + p.window);
-  if (warm_n) warm_n[job0 + g] = max(0, total - p.n_sink - p.window);
+  if (warm_n) warm_n[job0 + g] = max(0, total - p.n_sink - p.window - step->warm_base);
 }
 
 template <int D>
@@ -271,6 +373,55 @@ cudaError_t LaunchKvAppend(const DevTier& hot, const DevTier* warm, const Placem
   if (D == 64) AppendKernel<64><<<grid, kWarps * 32, 0, s>>>(hot, w, policy, job0, k, v, ld, step);
   else AppendKernel<128><<<grid, kWarps * 32, 0, s>>>(hot, w, policy, job0, k, v, ld, step);
   CountsKernel<<<(n_kv + 127) / 128, 128, 0, s>>>(hot.n_slots, warm ? warm->n_slots : nullptr, policy, job0, n_kv, step);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchKvConvertPage(const DevTier& src, int src_page, const DevTier& dst, int dst_job0, int n_jobs,
+                                int n_slots, cudaStream_t s) {
+  if (n_jobs <= 0) return cudaSuccess;
+  const int D = src.layout.head_dim;
+  if ((D != 64 && D != 128) || dst.layout.head_dim != D || dst.layout.capacity != src.layout.capacity ||
+      n_slots < 0 || n_slots > src.layout.capacity)
+    return cudaErrorInvalidValue;
+  if (n_slots > 0) {
+    const dim3 grid((n_slots + kWarps - 1) / kWarps, n_jobs);
+    if (D == 64) ConvertKernel<64><<<grid, kWarps * 32, 0, s>>>(src, src_page, dst, dst_job0, n_slots);
+    else ConvertKernel<128><<<grid, kWarps * 32, 0, s>>>(src, src_page, dst, dst_job0, n_slots);
+  }
+  if (D == 64) SummaryKernel<64><<<n_jobs, 64, 0, s>>>(dst, dst_job0, n_slots);
+  else SummaryKernel<128><<<n_jobs, 128, 0, s>>>(dst, dst_job0, n_slots);
+  return cudaGetLastError();
+}
+
+// One warp per (job, page); lane l holds channels l + 32 i.
+static __global__ void __launch_bounds__(kWarps * 32) PageBoundsKernel(const float* q, int64_t q_stride,
+                                                                const uint16_t* summaries, int n_kv, int R, int D,
+                                                                int max_pages, int n_pages, float* bounds) {
+  const int page = blockIdx.x * kWarps + (threadIdx.x >> 5);
+  const int job = blockIdx.y;
+  if (page >= n_pages) return;
+  const int lane = threadIdx.x & 31, l = job / n_kv, g = job % n_kv;
+  const uint16_t* lo = summaries + (static_cast<size_t>(job) * max_pages + page) * 2 * D;
+  const uint16_t* hi = lo + D;
+  float best = -INFINITY;
+  for (int h = 0; h < R; ++h) {
+    const float* qh = q + l * q_stride + static_cast<int64_t>(g * R + h) * D;
+    float sum = 0;
+    for (int c = lane; c < D; c += 32) {
+      const float x = qh[c];
+      sum += x > 0 ? x * H2F(hi[c]) : x * H2F(lo[c]);
+    }
+    best = fmaxf(best, WarpSum(sum));
+  }
+  if (lane == 0) bounds[static_cast<size_t>(job) * max_pages + page] = best;
+}
+
+cudaError_t LaunchPageBounds(const float* q, int64_t q_stride, const uint16_t* summaries, int n_layer, int n_kv, int R,
+                             int D, int max_pages, int n_pages, float* bounds, cudaStream_t s) {
+  if (n_pages <= 0 || n_layer <= 0 || n_kv <= 0) return cudaSuccess;
+  if (n_pages > max_pages || R <= 0 || D <= 0) return cudaErrorInvalidValue;
+  const dim3 grid((n_pages + kWarps - 1) / kWarps, n_layer * n_kv);
+  PageBoundsKernel<<<grid, kWarps * 32, 0, s>>>(q, q_stride, summaries, n_kv, R, D, max_pages, n_pages, bounds);
   return cudaGetLastError();
 }
 

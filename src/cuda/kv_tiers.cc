@@ -62,7 +62,9 @@ DevTier TierPool::View(int32_t* n_slots, bool ordered) const {
   return t;
 }
 
-Status ColdTier::Init(const PageLayout& layout, int n_jobs, int host_pages_per_job, int promote_pages_per_job) {
+Status ColdTier::Init(const PageLayout& layout, int n_jobs, int host_pages_per_job, int promote_pages_per_job,
+                      int n_buffers) {
+  if (n_buffers < 1) return InvalidArgument("cold tier: at least one promotion buffer");
   layout_ = layout;
   n_jobs_ = n_jobs;
   host_pages_ = host_pages_per_job;
@@ -70,27 +72,33 @@ Status ColdTier::Init(const PageLayout& layout, int n_jobs, int host_pages_per_j
   AKV_RETURN_IF_ERROR(host_.Allocate(n_host * PageStride(layout), "the cold KV tier"));
   if (host_.get()) std::memset(host_.get(), 0, host_.bytes());
   slots_.assign(n_host, 0);
-  AKV_RETURN_IF_ERROR(promote_.Init(layout, n_jobs, promote_pages_per_job, "promoted cold pages"));
-  AKV_RETURN_IF_ERROR(counts_.Allocate(static_cast<size_t>(n_jobs) * 4, "promoted slot counts"));
+  promote_.resize(n_buffers);
+  for (TierPool& p : promote_) AKV_RETURN_IF_ERROR(p.Init(layout, n_jobs, promote_pages_per_job, "promoted cold pages"));
+  AKV_RETURN_IF_ERROR(counts_.Allocate(static_cast<size_t>(n_buffers) * n_jobs * 4, "promoted slot counts"));
   AKV_CUDA_RETURN(cudaMemset(counts_.get(), 0, counts_.bytes()));
-  AKV_RETURN_IF_ERROR(counts_host_.Allocate(static_cast<size_t>(n_jobs) * 4, "promoted slot counts"));
+  AKV_RETURN_IF_ERROR(counts_host_.Allocate(static_cast<size_t>(n_buffers) * n_jobs * 4, "promoted slot counts"));
+  copied_.resize(n_buffers);
+  for (CudaEvent& e : copied_) AKV_RETURN_IF_ERROR(e.Create());
   AKV_CUDA_RETURN(cudaDeviceSynchronize());
   return Status::Ok();
 }
 
-Status ColdTier::PromoteAsync(const std::vector<std::vector<int>>& pages, cudaStream_t copy_stream, cudaEvent_t done) {
+Status ColdTier::PromoteAsync(const std::vector<std::vector<int>>& pages, cudaStream_t copy_stream, cudaEvent_t done,
+                              int buffer) {
+  if (buffer < 0 || buffer >= n_buffers()) return InvalidArgument("cold promotion: no buffer " + std::to_string(buffer));
+  const TierPool& area = promote_[buffer];
   if (static_cast<int>(pages.size()) != n_jobs_)
     return InvalidArgument("cold promotion: " + std::to_string(pages.size()) + " page lists for " +
                            std::to_string(n_jobs_) + " jobs");
   // The pinned counts are read by the previous promotion's copy: wait for it before rewriting.
-  AKV_CUDA_RETURN(cudaStreamSynchronize(copy_stream));
-  int32_t* counts = counts_host_.get<int32_t>();
+  AKV_CUDA_RETURN(cudaEventSynchronize(copied_[buffer].get()));
+  int32_t* counts = counts_host_.get<int32_t>() + static_cast<size_t>(buffer) * n_jobs_;
   const size_t stride = PageStride(layout_);
   for (int j = 0; j < n_jobs_; ++j) {
     std::vector<int> order = pages[j];
-    if (static_cast<int>(order.size()) > promote_.pages_per_job)
+    if (static_cast<int>(order.size()) > area.pages_per_job)
       return InvalidArgument("cold promotion: " + std::to_string(order.size()) + " pages for job " + std::to_string(j) +
-                             ", room for " + std::to_string(promote_.pages_per_job));
+                             ", room for " + std::to_string(area.pages_per_job));
     int partial = -1;
     for (size_t i = 0; i < order.size(); ++i) {
       if (order[i] < 0 || order[i] >= host_pages_) return InvalidArgument("cold promotion: no page " + std::to_string(order[i]));
@@ -102,32 +110,39 @@ Status ColdTier::PromoteAsync(const std::vector<std::vector<int>>& pages, cudaSt
     if (partial >= 0) std::swap(order[partial], order.back());
     int count = 0;
     for (size_t i = 0; i < order.size(); ++i) {
-      dsts_.push_back(promote_.pool.get<uint8_t>() + (static_cast<size_t>(j) * promote_.pages_per_job + i) * stride);
+      dsts_.push_back(area.pool.get<uint8_t>() + (static_cast<size_t>(j) * area.pages_per_job + i) * stride);
       srcs_.push_back(host_page(j, order[i]));
       count += page_slots(j, order[i]);
     }
     counts[j] = count;
   }
-  // One batched submission: one cudaMemcpyAsync per page costs a few microseconds of driver time
-  // each (8.8 GB/s for 21 KB pages measured on an H100), the batch goes to the copy engines at once.
-  if (!dsts_.empty()) {
-    std::vector<size_t> sizes(dsts_.size(), layout_.total_bytes);
-    cudaMemcpyAttributes attr{};
-    attr.srcAccessOrder = cudaMemcpySrcAccessOrderStream;
-    size_t attr_idx = 0;
-    cudaError_t e = cudaMemcpyBatchAsync(dsts_.data(), srcs_.data(), sizes.data(), dsts_.size(), &attr, &attr_idx, 1,
-                                         copy_stream);
-    if (e != cudaSuccess) {  // older drivers: one copy per page
-      (void)cudaGetLastError();
-      for (size_t i = 0; i < dsts_.size(); ++i)
-        AKV_CUDA_RETURN(cudaMemcpyAsync(dsts_[i], srcs_[i], layout_.total_bytes, cudaMemcpyHostToDevice, copy_stream));
-    }
-  }
+  Status st = CopyBlocksAsync(dsts_, srcs_, layout_.total_bytes, copy_stream);
   dsts_.clear();
   srcs_.clear();
-  AKV_CUDA_RETURN(cudaMemcpyAsync(counts_.get(), counts, static_cast<size_t>(n_jobs_) * 4, cudaMemcpyHostToDevice,
-                                  copy_stream));
-  AKV_CUDA_RETURN(cudaEventRecord(done, copy_stream));
+  AKV_RETURN_IF_ERROR(st);
+  AKV_CUDA_RETURN(cudaMemcpyAsync(counts_.get<int32_t>() + static_cast<size_t>(buffer) * n_jobs_, counts,
+                                  static_cast<size_t>(n_jobs_) * 4, cudaMemcpyHostToDevice, copy_stream));
+  AKV_CUDA_RETURN(cudaEventRecord(copied_[buffer].get(), copy_stream));
+  if (done) AKV_CUDA_RETURN(cudaEventRecord(done, copy_stream));
+  return Status::Ok();
+}
+
+Status CopyBlocksAsync(const std::vector<void*>& dsts, const std::vector<const void*>& srcs, size_t bytes,
+                       cudaStream_t stream) {
+  if (dsts.size() != srcs.size()) return InvalidArgument("block copy: destination and source counts differ");
+  if (dsts.empty()) return Status::Ok();
+  // One batched submission: one cudaMemcpyAsync per page costs a few microseconds of driver time
+  // each (8.8 GB/s for 21 KB pages measured on an H100), the batch goes to the copy engines at once.
+  std::vector<size_t> sizes(dsts.size(), bytes);
+  cudaMemcpyAttributes attr{};
+  attr.srcAccessOrder = cudaMemcpySrcAccessOrderStream;
+  size_t attr_idx = 0;
+  cudaError_t e = cudaMemcpyBatchAsync(dsts.data(), srcs.data(), sizes.data(), dsts.size(), &attr, &attr_idx, 1, stream);
+  if (e != cudaSuccess) {  // older drivers: one copy per block
+    (void)cudaGetLastError();
+    for (size_t i = 0; i < dsts.size(); ++i)
+      AKV_CUDA_RETURN(cudaMemcpyAsync(dsts[i], srcs[i], bytes, cudaMemcpyDefault, stream));
+  }
   return Status::Ok();
 }
 

@@ -8,7 +8,9 @@ namespace akv {
 
 namespace {
 
-constexpr const char* kGpuCaches = "full (f16), akv-balanced (= akv, akv:balanced), akv-int2, akv:sink=S,window=W,bits=B,group=G";
+constexpr const char* kGpuCaches =
+    "full (f16), akv-balanced (= akv, akv:balanced), akv-int2, akv-cold, "
+    "akv:sink=S,window=W,bits=B,group=G[,warm=N,cold_bits=C,promote=K,interval=I]";
 
 }  // namespace
 
@@ -117,17 +119,21 @@ CacheStats GpuCacheStats(const GpuSession& s) {
   st.hot.bytes = st.hot.tokens * token_bytes(16, 32);
   st.warm.tokens = m.warm_tokens * per;
   st.warm.bytes = st.warm.tokens * token_bytes(warm_bits, p.warm_group);
-  const int64_t values = (st.hot.tokens + st.warm.tokens) * 2 * D;
+  st.cold.tokens = m.cold_tokens * per;  // pinned host memory (akv-cold)
+  st.cold.bytes = st.cold.tokens * token_bytes(p.cold_bits, p.warm_group);
+  const int64_t values = (st.hot.tokens + st.warm.tokens + st.cold.tokens) * 2 * D;
   if (values > 0) {
-    const double code_bits = 2.0 * D * (st.hot.tokens * 16.0 +
-                                        st.warm.tokens * (warm_bits + (warm_bits == 16 ? 0.0 : 32.0 / p.warm_group)));
+    const double code_bits =
+        2.0 * D * (st.hot.tokens * 16.0 + st.warm.tokens * (warm_bits + (warm_bits == 16 ? 0.0 : 32.0 / p.warm_group)) +
+                   st.cold.tokens * (p.cold_bits + 32.0 / p.warm_group));
     st.bits_per_value = code_bits / values;
     st.bits_per_value_total = 8.0 * st.total_bytes() / values;
   }
   st.hot_per_layer.assign(s.n_layer, {st.hot.tokens / std::max(1, s.n_layer), st.hot.bytes / std::max(1, s.n_layer)});
   st.warm_per_layer.assign(s.n_layer,
                            {st.warm.tokens / std::max(1, s.n_layer), st.warm.bytes / std::max(1, s.n_layer)});
-  st.cold_per_layer.assign(s.n_layer, {});
+  st.cold_per_layer.assign(s.n_layer,
+                           {st.cold.tokens / std::max(1, s.n_layer), st.cold.bytes / std::max(1, s.n_layer)});
   return st;
 }
 

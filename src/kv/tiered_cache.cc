@@ -600,9 +600,7 @@ void TieredCache::Promote(int layer, int head) {
   std::vector<std::pair<double, Page*>> bound;
   for (auto& p : cold) {
     if (p->n == 0) continue;
-    double b = -INFINITY;
-    for (int i = 0; i < g; ++i) b = std::max(b, QkUpperBound(&qd[i * hd], p->key_min(), p->key_max(), hd));
-    bound.push_back({b, p.get()});
+    bound.push_back({GroupQkUpperBound(qd.data(), g, p->key_min(), p->key_max(), hd), p.get()});
   }
   const size_t k = std::min<size_t>(config_.promote_k, bound.size());
   std::partial_sort(bound.begin(), bound.begin() + k, bound.end(), [](const auto& a, const auto& b) {
