@@ -5,6 +5,7 @@
 # variant of the environment switches in src/cuda/attention_decode.cu),
 # cli (akv run / perplexity --device cuda against the CPU), serve (akv serve --device cuda: greedy
 # completions and two concurrent streams against akv run --device cuda, a bad body, SIGTERM), e2e (akv bench --device cuda, 7B shape),
+# cold (akv-cold decode at 32K with promotion intervals 8 / 1 / none, and 16 promoted pages),
 # torch / hf (PyTorch and HF transformers baselines). JSON results and one log (run.log; at most 8
 # files come back) go to $OUT.
 #   STEPS="tests sanitizer attention e2e torch hf" bash bench/cuda_run.sh
@@ -122,6 +123,13 @@ if has e2e; then
   section "akv bench --device cuda"
   timeout 300 $B/akv bench --device cuda -m random:llama-2-7b -p 512 -n 64 -d 4096,16384,32768 \
     --cache full --cache akv-balanced --cache akv-int2 --cache akv-cold -r 3 --json "$OUT/e2e.json" 2>&1
+fi
+if has cold; then  # akv-cold: the cost of promotion (every 8 steps, every other step, only at demotions) at 32K
+  section "akv bench --device cuda, cold tier promotion intervals"
+  C=akv:sink=32,window=480,bits=4,group=32,warm=4096,cold_bits=2,promote=4
+  timeout 300 $B/akv bench --device cuda -m random:llama-2-7b -p 0 -n 64 -d 32768 \
+    --cache akv-balanced --cache $C,interval=8 --cache $C,interval=1 --cache $C,interval=1000000 \
+    --cache $C,interval=8,promote=16 -r 3 --json "$OUT/cold.json" 2>&1
 fi
 if has torch; then
   section "PyTorch / HF baselines"

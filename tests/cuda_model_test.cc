@@ -19,6 +19,7 @@ TEST(CudaModel, Reference) { GTEST_SKIP() << "built without the CUDA backend (AK
 #include "akv/akv.hpp"
 #include "cuda/cuda_backend.h"
 #include "eval/perplexity.h"
+#include "kv/codecs/page_layout.h"
 #include "model/model.h"
 #include "test_util.h"
 
@@ -235,13 +236,16 @@ TEST_P(CudaReferenceTest, TieredCachesStayCloseToF16) {
   }
 }
 
-// The cold tier: pages leaving a bounded warm tier are re-encoded (int4 -> cold codec) into pinned
-// host memory and come back only when promoted. With room to promote every cold page and an 8-bit
-// cold codec (int4 values re-encoded to int8 move by a fraction of an int4 step), the session must
-// attend to the same tokens as one whose warm tier holds everything: through a prefill that demotes
-// pages between chunks and decode steps that demote (after 128 steps here) and promote into the
-// graph's other buffer. Graph and no-graph decode agree bit for bit. With int2 and two promoted
-// pages: the accounting.
+// The cold tier: pages leaving a bounded warm tier are re-encoded into pinned host memory and come
+// back only when promoted. With room to promote every cold page the session must attend to the
+// same tokens as one whose warm tier holds everything, through prefill chunks that demote pages and
+// decode steps that demote (after 128 steps here) and promote into the graph's other buffer. Warm
+// and cold are int8 here: re-encoding int8 into int8 is the identity (KvCodecTest), so only the
+// summation order of the split tiers differs. (With int4, a rounding-level change of a later
+// layer's key that sits at an int4 rounding boundary jumps a whole int4 step, and the order noise
+// grows to logit differences of 5e-3, measured; with int8 the steps are 17x finer.) A control with
+// one promoted page (the others missing) must differ by more than the bar. Graph and no-graph
+// decode agree bit for bit. With int4 warm, int2 cold and two promoted pages: the accounting.
 TEST_P(CudaReferenceTest, ColdTierWithEveryPagePromotedAttendsLikeTheWarmTier) {
   if (test::SharedDir().empty()) GTEST_SKIP();
   const std::string text = test::ReadFileToString(test::SharedDir() + "/data/treasure_island.txt");
@@ -251,51 +255,100 @@ TEST_P(CudaReferenceTest, ColdTierWithEveryPagePromotedAttendsLikeTheWarmTier) {
   const int n = 1477, steps = 140;  // warm tier of 768 slots: 3 pages cold after the prefill
   ASSERT_GE(static_cast<int>(tokens.size()), n + steps);
   const std::vector<int32_t> prompt(tokens.begin(), tokens.begin() + n);
-  const std::string base = "akv:sink=4,window=64,bits=4,group=32";
-  const std::string all_cold = base + ",warm=768,cold_bits=8,promote=64,interval=1";
+  const std::string base = "akv:sink=4,window=64,bits=8,group=32";
+  // The prompt goes in 64 tokens at a time (the window): every token enters the cache in f16 and
+  // is quantized once, when it leaves the window, as in decode.
+  auto prefill = [&](cuda::CudaSession& s, float* logits) {
+    for (int b = 0; b < n; b += 64) {
+      const int m = std::min(64, n - b);
+      ASSERT_TRUE(s.Prefill(std::span<const int32_t>(prompt.data() + b, m), logits + static_cast<size_t>(b) * V).ok());
+    }
+  };
   auto ref = NewSession(2048, base);
-  auto cold = NewSession(2048, all_cold);
-  auto cold_nograph = NewSession(2048, all_cold, /*graphs=*/false);
-  ASSERT_TRUE(ref && cold && cold_nograph);
+  ASSERT_TRUE(ref);
   std::vector<float> want(static_cast<size_t>(n) * V), got(want.size());
-  ASSERT_TRUE(ref->Prefill(prompt, want.data()).ok());
-  ASSERT_TRUE(cold->Prefill(prompt, got.data()).ok());
-  ASSERT_TRUE(cold_nograph->Prefill(prompt).ok());
-  int agree = 0;
-  for (int i = 0; i < n; ++i)
-    agree += Argmax(&got[static_cast<size_t>(i) * V], V) == Argmax(&want[static_cast<size_t>(i) * V], V);
-  const double prefill_rel = RelL2(got.data(), want.data(), got.size());
-  cuda::KvMemory mem = cold->kv_memory();
-  EXPECT_EQ(mem.cold_tokens, 3 * 256);
-  EXPECT_EQ(mem.hot_tokens + mem.warm_tokens + mem.cold_tokens, n);
-  double decode_rel = 0;
+  prefill(*ref, want.data());
+  std::vector<std::vector<float>> ref_steps;
   for (int t = 0; t < steps; ++t) {
     ASSERT_TRUE(ref->Decode(tokens[n + t]).ok());
-    ASSERT_TRUE(cold->Decode(tokens[n + t]).ok());
-    ASSERT_TRUE(cold_nograph->Decode(tokens[n + t]).ok());
-    const auto a = ref->last_logits(), b = cold->last_logits(), c = cold_nograph->last_logits();
-    decode_rel = std::max(decode_rel, RelL2(b.data(), a.data(), V));
-    ASSERT_TRUE(std::equal(b.begin(), b.end(), c.begin())) << "graph and no-graph decode differ at step " << t;
+    ref_steps.emplace_back(ref->last_logits().begin(), ref->last_logits().end());
   }
-  mem = cold->kv_memory();
-  std::printf("  [gpu] %-24s %s: prefill top-1 vs warm-only %.4f, rel-L2 %.2e; decode max rel-L2 %.2e; "
-              "%lld cold tokens, %lld pages promoted\n",
-              GetParam().c_str(), all_cold.c_str(), double(agree) / n, prefill_rel, decode_rel,
-              static_cast<long long>(mem.cold_tokens), static_cast<long long>(mem.promotions));
-  EXPECT_EQ(mem.cold_tokens, 4 * 256);  // one more page went cold during decode
-  EXPECT_GE(agree, 0.99 * n);
-  EXPECT_LE(prefill_rel, 5e-3);
-  EXPECT_LE(decode_rel, 5e-3);
-  EXPECT_GT(mem.promotions, 0);
+  constexpr double kBar = 1e-3;
+  for (int promote : {64, 1}) {
+    const std::string all_cold = base + ",warm=768,cold_bits=8,promote=" + std::to_string(promote) + ",interval=1";
+    auto cold = NewSession(2048, all_cold);
+    auto cold_nograph = NewSession(2048, all_cold, /*graphs=*/false);
+    ASSERT_TRUE(cold && cold_nograph);
+    prefill(*cold, got.data());
+    std::vector<float> unused(got.size());
+    prefill(*cold_nograph, unused.data());
+    EXPECT_TRUE(std::equal(got.begin(), got.end(), unused.begin()));
+    int agree = 0;
+    for (int i = 0; i < n; ++i)
+      agree += Argmax(&got[static_cast<size_t>(i) * V], V) == Argmax(&want[static_cast<size_t>(i) * V], V);
+    const double prefill_rel = RelL2(got.data(), want.data(), got.size());
+    cuda::KvMemory mem = cold->kv_memory();
+    EXPECT_EQ(mem.cold_tokens, 3 * 256);
+    if (promote == 64) {
+      // The cold pages hold the warm-only session's first warm pages byte for byte but for the key
+      // summary (which the GPU warm tier does not keep), and a promoted page is one of them.
+      auto layout = PageLayout::Make(CodecSpec::Quantized(8, 32), CodecSpec::Quantized(8, 32),
+                                     model_->config().head_dim, 256);
+      ASSERT_TRUE(layout.ok());
+      for (int l : {0, model_->config().n_layer - 1})
+        for (int page = 0; page < 3; ++page) {
+          auto w = ref->PageBytes(1, l, 1, page), h = cold->PageBytes(3, l, 1, page);
+          ASSERT_TRUE(w.ok() && h.ok()) << w.status().ToString() << h.status().ToString();
+          ASSERT_EQ(w->size(), h->size());
+          EXPECT_TRUE(std::equal(w->begin(), w->begin() + layout->key_min_offset, h->begin()))
+              << "layer " << l << " cold page " << page;
+        }
+      auto promoted = cold->PageBytes(2, 0, 1, 0);
+      ASSERT_TRUE(promoted.ok());
+      int same = 0;
+      for (int page = 0; page < 3; ++page) same += *cold->PageBytes(3, 0, 1, page) == *promoted;
+      EXPECT_EQ(same, 1);
+    }
+    std::printf("  [gpu] prefill rel-L2 by 128 positions:");
+    for (int c0 = 0; c0 < n; c0 += 128)
+      std::printf(" %.1e", RelL2(&got[size_t(c0) * V], &want[size_t(c0) * V], size_t(std::min(n, c0 + 128) - c0) * V));
+    std::printf("\n");
+    EXPECT_EQ(mem.hot_tokens + mem.warm_tokens + mem.cold_tokens, n);
+    double decode_rel = 0;
+    int decode_agree = 0;
+    for (int t = 0; t < steps; ++t) {
+      ASSERT_TRUE(cold->Decode(tokens[n + t]).ok());
+      ASSERT_TRUE(cold_nograph->Decode(tokens[n + t]).ok());
+      const auto b = cold->last_logits(), c = cold_nograph->last_logits();
+      decode_rel = std::max(decode_rel, RelL2(b.data(), ref_steps[t].data(), V));
+      decode_agree += Argmax(b.data(), V) == Argmax(ref_steps[t].data(), V);
+      ASSERT_TRUE(std::equal(b.begin(), b.end(), c.begin())) << "graph and no-graph decode differ at step " << t;
+    }
+    mem = cold->kv_memory();
+    std::printf("  [gpu] %-24s %s: prefill top-1 vs warm-only %.4f, rel-L2 %.2e; decode top-1 %d/%d, max rel-L2 "
+                "%.2e; %lld cold tokens, %lld pages promoted\n",
+                GetParam().c_str(), all_cold.c_str(), double(agree) / n, prefill_rel, decode_agree, steps, decode_rel,
+                static_cast<long long>(mem.cold_tokens), static_cast<long long>(mem.promotions));
+    EXPECT_EQ(mem.cold_tokens, 4 * 256);  // one more page went cold during decode
+    EXPECT_GT(mem.promotions, 0);
+    if (promote == 64) {
+      EXPECT_LE(prefill_rel, kBar) << all_cold;
+      EXPECT_LE(decode_rel, kBar) << all_cold;
+      EXPECT_GE(agree, 0.995 * n) << all_cold;
+      EXPECT_EQ(decode_agree, steps) << all_cold;
+    } else {  // the control: missing cold pages are visible above the bar
+      EXPECT_GT(std::max(prefill_rel, decode_rel), 3 * kBar) << all_cold;
+    }
+  }
 
-  // int2 cold pages, two of them attended per KV head.
-  const std::string int2 = base + ",warm=768,cold_bits=2,promote=2,interval=8";
+  // int4 warm, int2 cold pages, two of them attended per KV head.
+  const std::string int2 = "akv:sink=4,window=64,bits=4,group=32,warm=768,cold_bits=2,promote=2,interval=8";
   auto s = NewSession(2048, int2);
   ASSERT_TRUE(s);
   ASSERT_TRUE(s->Prefill(prompt, got.data()).ok());
   for (int t = 0; t < steps; ++t) ASSERT_TRUE(s->Decode(tokens[n + t]).ok());
   for (float v : s->last_logits()) ASSERT_TRUE(std::isfinite(v));
-  agree = 0;
+  int agree = 0;
   for (int i = 0; i < n; ++i)
     agree += Argmax(&got[static_cast<size_t>(i) * V], V) == Argmax(&want[static_cast<size_t>(i) * V], V);
   const cuda::KvMemory m2 = s->kv_memory(), mr = ref->kv_memory();

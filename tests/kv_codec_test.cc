@@ -410,6 +410,36 @@ TEST(KvCodecTest, PageRoundTripRemoveAndSummary) {
   }
 }
 
+// Re-encoding a page's de-quantized slots with the same group-wise codec reproduces its bytes
+// (group min -> code 0 with the same zero, max -> the top code with the same scale): a GPU cold tier
+// of the warm tier's codec holds exactly the warm tokens it received.
+TEST(KvCodecTest, ReencodingWithTheSameCodecIsTheIdentity) {
+  for (int bits : {8, 4, 2}) {
+    for (int group : {32, 64}) {
+      const int dim = 128, n = 100;
+      const CodecSpec codec = CodecSpec::Quantized(bits, group);
+      auto page = KvPage::Create(codec, codec, dim, 128);
+      auto again = KvPage::Create(codec, codec, dim, 128);
+      ASSERT_TRUE(page.ok() && again.ok());
+      const std::vector<float> keys = RandomKvRows(n, dim, 40 + bits, 3), values = RandomKvRows(n, dim, 41 + bits, 0);
+      for (int i = 0; i < n; ++i) ASSERT_TRUE(page->Append(&keys[i * dim], &values[i * dim], i).ok());
+      std::vector<float> k(dim), v(dim);
+      for (int i = 0; i < n; ++i) {
+        ASSERT_TRUE(page->ReadSlot(i, k.data(), v.data()).ok());
+        ASSERT_TRUE(again->Append(k.data(), v.data(), i).ok());
+      }
+      size_t diff = 0, first = 0;
+      for (size_t i = 0; i < page->layout().total_bytes; ++i)
+        if (page->data()[i] != again->data()[i] && diff++ == 0) first = i;
+      EXPECT_EQ(diff, 0u) << bits << " bits, group " << group << ": first differing byte " << first << " of "
+                          << page->layout().total_bytes << " (key scales at " << page->layout().key_scales_offset
+                          << ", values at " << page->layout().value_data_offset << ", value scales at "
+                          << page->layout().value_scales_offset << ", summary at " << page->layout().key_min_offset
+                          << ")";
+    }
+  }
+}
+
 TEST(KvCodecTest, KiviAppenderKeepsTheNewestTokensInF16) {
   const int dim = 64, block = 32;
   const CodecSpec key = CodecSpec::Kivi(2, block), value = CodecSpec::Quantized(4, 32);

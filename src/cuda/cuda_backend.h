@@ -138,6 +138,10 @@ class CudaSession {
   int64_t n_past() const;
   int64_t n_ctx() const;
   KvMemory kv_memory() const;
+  // The bytes of one KV page (kv/codecs/page_layout.h), for tests: tier 0 hot, 1 warm (page index in
+  // the job's current table order), 2 the promoted cold pages attended now, 3 the cold tier's host
+  // pages; job = KV head.
+  StatusOr<std::vector<uint8_t>> PageBytes(int tier, int layer, int job, int page) const;
   void Reset();
 
   struct Impl;

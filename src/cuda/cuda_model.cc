@@ -10,9 +10,11 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <thread>
 
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_util.h"
@@ -375,7 +377,9 @@ struct CudaSession::Impl {
   int active = 0;
   bool pending = false, pending_skip = false;
   int steps_since_promote = 0;
-  int64_t promotions = 0;
+  std::atomic<int64_t> promotions{0};
+  mutable std::thread promoter;  // the periodic promotion choice (Promote)
+  Status promoter_status;
   int S_cold = 0;
   DeviceBuffer q_stash;    // f32 [n_layer][q_dim]: the last token's queries, after RoPE
   DeviceBuffer summaries;  // f16 [n_layer * n_kv][host_pages][2][D]: key min / max of each cold page
@@ -385,6 +389,7 @@ struct CudaSession::Impl {
   cudaGraphExec_t graphs[2] = {nullptr, nullptr};
 
   ~Impl() {
+    if (promoter.joinable()) promoter.join();
     for (cudaGraphExec_t g : graphs)
       if (g) cudaGraphExecDestroy(g);
     if (stream) cudaStreamDestroy(stream);
@@ -568,6 +573,7 @@ struct CudaSession::Impl {
     if (!cold) return Status::Ok();
     const int64_t warm_after = std::max<int64_t>(0, n_past + n_new - policy.n_sink - policy.window);
     const int before = n_cold_pages;
+    if (warm_after - warm_base > warm_cap) AKV_RETURN_IF_ERROR(JoinPromoter());  // it reads n_cold_pages
     while (warm_after - warm_base > warm_cap) AKV_RETURN_IF_ERROR(DemoteOldestWarmPage());
     if (promote && n_cold_pages != before && n_past > 0) {
       AKV_RETURN_IF_ERROR(FetchBounds());
@@ -580,11 +586,37 @@ struct CudaSession::Impl {
   // buffer the graph does not read. now: the compute stream waits for them and switches at once;
   // otherwise the next step still reads the current buffer (the copy overlaps it) and the one after
   // switches.
+  // The periodic choice runs on a worker thread (ranking 10^5 pages and submitting a few thousand
+  // page copies takes milliseconds of host time), so the next step's launch does not wait for it.
   Status Promote(bool now) {
+    AKV_RETURN_IF_ERROR(JoinPromoter());
+    const int b = 1 - active;
+    steps_since_promote = 0;
+    if (now) {
+      AKV_RETURN_IF_ERROR(ChooseAndCopy(b));
+      AKV_CUDA_RETURN(cudaStreamWaitEvent(stream, promoted.get(), 0));
+      active = b;
+      pending = false;
+    } else {
+      promoter = std::thread([this, b] { promoter_status = ChooseAndCopy(b); });
+      pending = true;
+      pending_skip = true;
+    }
+    return Status::Ok();
+  }
+  Status JoinPromoter() {
+    if (promoter.joinable()) promoter.join();
+    Status st = promoter_status;
+    promoter_status = Status::Ok();
+    return st;
+  }
+
+  // Ranks the cold pages by bounds_host and copies the best into promotion buffer b (copy stream;
+  // `promoted` recorded after them). The copies read host pages that demotions write on the same
+  // stream (ordered there).
+  Status ChooseAndCopy(int b) {
     const ModelConfig& c = cfg();
     const int nkv = n_kv();
-    AKV_CUDA_RETURN(cudaEventSynchronize(demoted.get()));  // the host pages are written
-    const int b = 1 - active;
     std::vector<std::pair<float, int>> bound(n_cold_pages);
     for (int l = 0; l < c.n_layer; ++l) {
       ColdTier& t = cold_tiers[l];
@@ -597,26 +629,18 @@ struct CudaSession::Impl {
           return x.first != y.first ? x.first > y.first : x.second < y.second;
         });
         for (int i = 0; i < k; ++i) pages[g].push_back(bound[i].second);
-        promotions += k;
+        promotions.fetch_add(k, std::memory_order_relaxed);
       }
       AKV_RETURN_IF_ERROR(t.PromoteAsync(pages, copy_stream, nullptr, b));
     }
     AKV_CUDA_RETURN(cudaEventRecord(promoted.get(), copy_stream));
-    steps_since_promote = 0;
-    if (now) {
-      AKV_CUDA_RETURN(cudaStreamWaitEvent(stream, promoted.get(), 0));
-      active = b;
-      pending = false;
-    } else {
-      pending = true;
-      pending_skip = true;
-    }
     return Status::Ok();
   }
 
   // Enqueues the bounds of every cold page for the last token's queries (q_stash) and their copy
   // to bounds_host (complete after the next synchronization of the stream).
   Status EnqueueBounds() {
+    AKV_RETURN_IF_ERROR(JoinPromoter());  // it reads bounds_host
     const ModelConfig& c = cfg();
     AKV_CUDA_RETURN(LaunchPageBounds(q_stash.get<float>(), c.q_dim(), summaries.get<uint16_t>(), c.n_layer, n_kv(),
                                      c.n_q_per_kv(), c.head_dim, host_pages, n_cold_pages, bounds.get<float>(), stream));
@@ -729,9 +753,8 @@ struct CudaSession::Impl {
       }
       AKV_CUDA_RETURN(LaunchRope(QKV, qkvd, c.n_head + c.n_head_kv, c.head_dim, n, step(), m->rope, stream));
       if (cold)
-        AKV_CUDA_RETURN(cudaMemcpyAsync(q_stash.get<float>() + static_cast<size_t>(l) * c.q_dim(),
-                                        QKV + static_cast<int64_t>(n - 1) * qkvd, c.q_dim() * 4,
-                                        cudaMemcpyDeviceToDevice, stream));
+        AKV_CUDA_RETURN(LaunchCopyF32(QKV + static_cast<int64_t>(n - 1) * qkvd,
+                                      q_stash.get<float>() + static_cast<size_t>(l) * c.q_dim(), c.q_dim(), stream));
       const DevTier hot_t = HotTier(l);
       const DevTier warm_t = tiered ? WarmTier(l) : DevTier{};
       AKV_CUDA_RETURN(LaunchKvAppend(hot_t, tiered ? &warm_t : nullptr, policy, 0, n_kv(), QKV + c.q_dim(),
@@ -765,6 +788,17 @@ struct CudaSession::Impl {
     if (tokens)
       AKV_CUDA_RETURN(cudaMemcpyAsync(tokens_dev.get(), st + sizeof sp, static_cast<size_t>(n) * 4, cudaMemcpyHostToDevice,
                                       stream));
+    return Status::Ok();
+  }
+
+  // A decode step's parameters and token, written on the device by a kernel: a host-to-device
+  // copy would wait behind a promotion's copy on the copy engine and serialize the two.
+  Status UploadDecode(int32_t token) {
+    StepParams sp;
+    sp.pos0 = static_cast<int32_t>(n_past);
+    sp.n_new = 1;
+    sp.warm_base = warm_base;
+    AKV_CUDA_RETURN(LaunchSetDecodeStep(step(), tokens_dev.get<int32_t>(), sp, token, stream));
     return Status::Ok();
   }
 
@@ -829,11 +863,12 @@ Status CudaSession::Decode(int32_t token) {
   Impl& s = *impl_;
   AKV_RETURN_IF_ERROR(s.CheckTokens(std::span<const int32_t>(&token, 1)));
   AKV_RETURN_IF_ERROR(s.MakeWarmRoom(1, /*promote=*/true));
-  AKV_RETURN_IF_ERROR(s.Upload(&token, 1));
+  AKV_RETURN_IF_ERROR(s.UploadDecode(token));
   if (s.pending) {
     if (s.pending_skip) {
       s.pending_skip = false;  // this step overlaps the copy
     } else {
+      AKV_RETURN_IF_ERROR(s.JoinPromoter());
       AKV_CUDA_RETURN(cudaStreamWaitEvent(s.stream, s.promoted.get(), 0));
       s.active = 1 - s.active;
       s.pending = false;
@@ -935,11 +970,50 @@ StatusOr<std::vector<float>> CudaSession::LastAttentionMass(int layer) const {
   return out;
 }
 
+StatusOr<std::vector<uint8_t>> CudaSession::PageBytes(int tier, int layer, int job, int page) const {
+  const Impl& s = *impl_;
+  const ModelConfig& c = s.cfg();
+  if (layer < 0 || layer >= c.n_layer || job < 0 || job >= s.n_kv() || page < 0)
+    return InvalidArgument("CUDA session: no page " + std::to_string(page) + " of layer " + std::to_string(layer) +
+                           ", KV head " + std::to_string(job));
+  if (s.promoter.joinable()) s.promoter.join();
+  AKV_CUDA_RETURN(cudaStreamSynchronize(s.stream));
+  if (s.copy_stream) AKV_CUDA_RETURN(cudaStreamSynchronize(s.copy_stream));
+  const TierPool* pool = nullptr;
+  int32_t id = 0;
+  if (tier == 3) {
+    if (!s.cold || page >= s.n_cold_pages) return InvalidArgument("CUDA session: no cold page " + std::to_string(page));
+    const ColdTier& t = s.cold_tiers[layer];
+    const uint8_t* p = t.host_page(job, page);
+    return std::vector<uint8_t>(p, p + t.layout().total_bytes);
+  }
+  if (tier == 0) pool = &s.hot[layer];
+  if (tier == 1 && s.tiered) pool = &s.warm[layer];
+  if (tier == 2 && s.cold) {
+    DevTier v = s.cold_tiers[layer].PromotedView(s.active);
+    if (page >= v.max_pages) return InvalidArgument("CUDA session: no promoted page " + std::to_string(page));
+    std::vector<uint8_t> out(v.layout.total_bytes);
+    AKV_CUDA_RETURN(cudaMemcpy(&id, v.page_table + static_cast<size_t>(job) * v.max_pages + page, 4,
+                               cudaMemcpyDeviceToHost));
+    AKV_CUDA_RETURN(cudaMemcpy(out.data(), v.pool + static_cast<size_t>(id) * v.page_bytes, out.size(),
+                               cudaMemcpyDeviceToHost));
+    return out;
+  }
+  if (!pool || page >= pool->pages_per_job) return InvalidArgument("CUDA session: no such tier or page");
+  AKV_CUDA_RETURN(cudaMemcpy(&id, pool->table.get<int32_t>() + static_cast<size_t>(job) * pool->pages_per_job + page, 4,
+                             cudaMemcpyDeviceToHost));
+  std::vector<uint8_t> out(pool->layout.total_bytes);
+  AKV_CUDA_RETURN(cudaMemcpy(out.data(), pool->pool.get<uint8_t>() + static_cast<size_t>(id) * PageStride(pool->layout),
+                             out.size(), cudaMemcpyDeviceToHost));
+  return out;
+}
+
 int64_t CudaSession::n_past() const { return impl_->n_past; }
 int64_t CudaSession::n_ctx() const { return impl_->n_ctx; }
 
 KvMemory CudaSession::kv_memory() const {
   const Impl& s = *impl_;
+  if (s.promoter.joinable()) s.promoter.join();  // its page count; its status stays for the next step
   KvMemory k;
   for (const TierPool& t : s.hot) k.hot_bytes += t.bytes();
   for (const TierPool& t : s.warm) k.warm_bytes += t.bytes();
@@ -955,7 +1029,7 @@ KvMemory CudaSession::kv_memory() const {
     k.cold_host_bytes += t.host_bytes();
   }
   if (s.cold) k.promoted_bytes += s.stage.bytes();
-  k.promotions = s.promotions;
+  k.promotions = s.promotions.load(std::memory_order_relaxed);
   k.bytes_per_token = static_cast<double>(k.total_bytes()) / s.n_ctx;
   return k;
 }
@@ -965,6 +1039,7 @@ void CudaSession::Reset() {
   s.n_past = 0;
   cudaMemsetAsync(s.counts.get(), 0, s.counts.bytes(), s.stream);
   if (s.cold) {
+    (void)s.JoinPromoter();
     cudaStreamSynchronize(s.copy_stream);
     s.warm_base = 0;
     s.n_cold_pages = 0;

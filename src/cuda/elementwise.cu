@@ -140,6 +140,17 @@ __global__ void FillF32Kernel(float* out, int64_t n, float value) {
     out[i] = value;
 }
 
+__global__ void CopyF32Kernel(const float* src, float* dst, int64_t n) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    dst[i] = src[i];
+}
+
+__global__ void SetDecodeStepKernel(StepParams* step, int32_t* tokens, StepParams value, int32_t token) {
+  *step = value;
+  if (tokens) tokens[0] = token;
+}
+
 int GridFor(int64_t n, int threads) {
   const int64_t blocks = (n + threads - 1) / threads;
   return static_cast<int>(blocks < 65535 ? (blocks < 1 ? 1 : blocks) : 65535);
@@ -199,6 +210,18 @@ cudaError_t LaunchRandomFill(void* out, GgmlType type, int64_t n, uint64_t seed,
   if (n <= 0) return cudaSuccess;
   if (type != GgmlType::F32 && type != GgmlType::F16 && type != GgmlType::BF16) return cudaErrorInvalidValue;
   RandomFillKernel<<<4096, 256, 0, s>>>(out, type, n, seed, amplitude);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchCopyF32(const float* src, float* dst, int64_t n, cudaStream_t s) {
+  if (n <= 0) return cudaSuccess;
+  CopyF32Kernel<<<GridFor(n, 256) < 1024 ? GridFor(n, 256) : 1024, 256, 0, s>>>(src, dst, n);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchSetDecodeStep(StepParams* step, int32_t* tokens, const StepParams& value, int32_t token,
+                                cudaStream_t s) {
+  SetDecodeStepKernel<<<1, 1, 0, s>>>(step, tokens, value, token);
   return cudaGetLastError();
 }
 

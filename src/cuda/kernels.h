@@ -67,6 +67,14 @@ struct StepParams {
   int32_t warm_base = 0;  // warm slot of position p: p - n_sink - warm_base (pages demoted to cold)
 };
 
+// A decode step's StepParams and token written by a one-thread kernel (the values travel as kernel
+// parameters): no host-to-device copy, which would queue behind a cold-tier promotion on the copy
+// engine. tokens may be null.
+cudaError_t LaunchSetDecodeStep(StepParams* step, int32_t* tokens, const StepParams& value, int32_t token,
+                                cudaStream_t stream);
+// dst[i] = src[i] on the SMs (a device-to-device cudaMemcpy in a graph may use a copy engine).
+cudaError_t LaunchCopyF32(const float* src, float* dst, int64_t n, cudaStream_t stream);
+
 // RoPE as model/rope.cc computes it (normal / NEOX pairs, linear / YaRN scaling, freq factors),
 // on `n_heads` heads of `head_dim` at x + t * ld + h * head_dim, token t at position pos0 + t.
 struct RopeParams {
