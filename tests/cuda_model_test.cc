@@ -38,6 +38,29 @@ using test::RelL2;
 
 int Argmax(const float* x, int n) { return static_cast<int>(std::max_element(x, x + n) - x); }
 
+// The last decode step's attention mass of `layer`, per KV head: its sum, whether every entry is
+// >= 0, and how many positions in [lo, hi) received any. Empty when the session cannot say.
+struct HeadMass {
+  double sum = 0;
+  bool nonneg = true;
+  int positive_in_range = 0;
+};
+std::vector<HeadMass> LastMassPerHead(const cuda::CudaSession& s, int layer, int n_head_kv, int64_t lo, int64_t hi) {
+  auto mass = s.LastAttentionMass(layer);
+  EXPECT_TRUE(mass.ok()) << mass.status().ToString();
+  if (!mass.ok()) return {};
+  const int64_t np = s.n_past();
+  std::vector<HeadMass> heads(n_head_kv);
+  for (int g = 0; g < n_head_kv; ++g)
+    for (int64_t i = 0; i < np; ++i) {
+      const float m = (*mass)[static_cast<size_t>(g) * np + i];
+      heads[g].sum += m;
+      heads[g].nonneg &= m >= 0;
+      heads[g].positive_in_range += i >= lo && i < hi && m > 0;
+    }
+  return heads;
+}
+
 class CudaReferenceTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
@@ -218,19 +241,11 @@ TEST_P(CudaReferenceTest, TieredCachesStayCloseToF16) {
     for (int step = 0; step < 4; ++step) ASSERT_TRUE(s->Decode(prompt[step]).ok());
     const int R = model_->config().n_q_per_kv();
     for (int l : {0, model_->config().n_layer - 1}) {
-      auto mass = s->LastAttentionMass(l);
-      ASSERT_TRUE(mass.ok()) << mass.status().ToString();
-      const int64_t np = s->n_past();
-      for (int g = 0; g < model_->config().n_head_kv; ++g) {
-        double sum = 0;
-        bool nonneg = true;
-        for (int64_t i = 0; i < np; ++i) {
-          const float m = (*mass)[static_cast<size_t>(g) * np + i];
-          sum += m;
-          nonneg &= m >= 0;
-        }
-        EXPECT_TRUE(nonneg);
-        EXPECT_NEAR(sum, R, 1e-3 * R) << cache << " layer " << l << " kv head " << g;
+      const std::vector<HeadMass> heads = LastMassPerHead(*s, l, model_->config().n_head_kv, 0, 0);
+      ASSERT_FALSE(heads.empty());
+      for (const HeadMass& h : heads) {
+        EXPECT_TRUE(h.nonneg);
+        EXPECT_NEAR(h.sum, R, 1e-3 * R) << cache << " layer " << l;
       }
     }
   }
@@ -343,11 +358,24 @@ TEST_P(CudaReferenceTest, ColdTierWithEveryPagePromotedAttendsLikeTheWarmTier) {
 
   // int4 warm, int2 cold pages, two of them attended per KV head.
   const std::string int2 = "akv:sink=4,window=64,bits=4,group=32,warm=768,cold_bits=2,promote=2,interval=8";
-  auto s = NewSession(2048, int2);
+  auto s = NewSession(2048, int2, /*graphs=*/true, /*mass=*/true);
   ASSERT_TRUE(s);
   ASSERT_TRUE(s->Prefill(prompt, got.data()).ok());
   for (int t = 0; t < steps; ++t) ASSERT_TRUE(s->Decode(tokens[n + t]).ok());
   for (float v : s->last_logits()) ASSERT_TRUE(std::isfinite(v));
+  // The last step's attention mass over hot, warm and promoted tokens sums to R per KV head; of the
+  // 1024 cold positions ([4, 1028): demoted by age) only the two promoted pages' received any.
+  const int R = model_->config().n_q_per_kv();
+  for (int l : {0, model_->config().n_layer - 1}) {
+    const std::vector<HeadMass> heads = LastMassPerHead(*s, l, model_->config().n_head_kv, 4, 4 + 1024);
+    ASSERT_FALSE(heads.empty());
+    for (const HeadMass& h : heads) {
+      EXPECT_TRUE(h.nonneg);
+      EXPECT_NEAR(h.sum, R, 1e-3 * R) << "layer " << l;
+      EXPECT_GT(h.positive_in_range, 0) << "layer " << l;
+      EXPECT_LE(h.positive_in_range, 2 * 256) << "layer " << l;
+    }
+  }
   int agree = 0;
   for (int i = 0; i < n; ++i)
     agree += Argmax(&got[static_cast<size_t>(i) * V], V) == Argmax(&want[static_cast<size_t>(i) * V], V);

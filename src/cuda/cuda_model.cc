@@ -356,6 +356,7 @@ struct CudaSession::Impl {
   int S_hot = 0, S_warm = 0;
   DeviceBuffer part_m, part_d, part_o, merged_m, merged_d;
   DeviceBuffer mass_logits_hot, mass_logits_warm, mass_hot, mass_warm;
+  DeviceBuffer mass_logits_cold, mass_cold;  // the promoted pages (promote_cap slots per job)
 
   // Cold tier (KvPreset::cold()): the warm tier holds warm_cap slots per job; when a step's tokens
   // would not fit, its oldest page (first in the page table) is re-encoded into the cold codec in
@@ -381,6 +382,7 @@ struct CudaSession::Impl {
   mutable std::thread promoter;  // the periodic promotion choice (Promote)
   Status promoter_status;
   int S_cold = 0;
+  int promote_cap = 0;  // promoted slots per job
   DeviceBuffer q_stash;    // f32 [n_layer][q_dim]: the last token's queries, after RoPE
   DeviceBuffer summaries;  // f16 [n_layer * n_kv][host_pages][2][D]: key min / max of each cold page
   DeviceBuffer bounds;     // f32 [n_layer * n_kv][host_pages]
@@ -488,6 +490,12 @@ struct CudaSession::Impl {
         AKV_RETURN_IF_ERROR(mass_logits_warm.Allocate(static_cast<size_t>(n_kv()) * R * warm_cap * 4, "attention mass"));
         AKV_RETURN_IF_ERROR(mass_warm.Allocate(static_cast<size_t>(c.n_layer) * n_kv() * warm_cap * 4, "attention mass"));
       }
+      if (cold) {
+        AKV_RETURN_IF_ERROR(
+            mass_logits_cold.Allocate(static_cast<size_t>(n_kv()) * R * promote_cap * 4, "attention mass"));
+        AKV_RETURN_IF_ERROR(
+            mass_cold.Allocate(static_cast<size_t>(c.n_layer) * n_kv() * promote_cap * 4, "attention mass"));
+      }
     }
     // The zero-fills above ran on the legacy stream, which this non-blocking stream does not wait for.
     AKV_CUDA_RETURN(cudaDeviceSynchronize());
@@ -510,7 +518,8 @@ struct CudaSession::Impl {
     warm_tables.assign(c.n_layer, std::vector<int32_t>(static_cast<size_t>(n_kv()) * (warm_cap / ps)));
     for (auto& t : warm_tables)
       for (size_t i = 0; i < t.size(); ++i) t[i] = static_cast<int32_t>(i);
-    S_cold = DecodeSplits(K * ps, n_kv(), m->dev.sm_count, DecodeAttentionWarpsPerSm(c.head_dim, R, p.cold_bits));
+    promote_cap = K * ps;
+    S_cold = DecodeSplits(promote_cap, n_kv(), m->dev.sm_count, DecodeAttentionWarpsPerSm(c.head_dim, R, p.cold_bits));
     AKV_RETURN_IF_ERROR(q_stash.Allocate(static_cast<size_t>(c.n_layer) * c.q_dim() * 4, "query stash"));
     const size_t cold_pages = static_cast<size_t>(c.n_layer) * n_kv() * host_pages;
     AKV_RETURN_IF_ERROR(summaries.Allocate(cold_pages * 2 * c.head_dim * 2, "cold key summaries"));
@@ -709,10 +718,10 @@ struct CudaSession::Impl {
       a.mass_logits = opt.attention_mass ? mass_logits_warm.get<float>() : nullptr;
       AKV_CUDA_RETURN(LaunchDecodeAttention(warm_t, a, stream));
     }
-    if (cold) {  // the promoted cold pages; their attention mass is not reported
+    if (cold) {  // the promoted cold pages
       a.split_base = S_hot + S_warm;
       a.n_splits = S_cold;
-      a.mass_logits = nullptr;
+      a.mass_logits = opt.attention_mass ? mass_logits_cold.get<float>() : nullptr;
       AKV_CUDA_RETURN(LaunchDecodeAttention(PromotedTier(l), a, stream));
     }
     AKV_CUDA_RETURN(LaunchAttentionMerge(part_m.get<float>(), part_d.get<float>(), part_o.get<float>(), c.n_head,
@@ -726,6 +735,11 @@ struct CudaSession::Impl {
         AKV_CUDA_RETURN(LaunchAttentionMass(warm_t, mass_logits_warm.get<float>(), merged_m.get<float>(),
                                             merged_d.get<float>(), n_kv(), R,
                                             mass_warm.get<float>() + static_cast<size_t>(l) * n_kv() * warm_cap,
+                                            stream));
+      if (cold)
+        AKV_CUDA_RETURN(LaunchAttentionMass(PromotedTier(l), mass_logits_cold.get<float>(), merged_m.get<float>(),
+                                            merged_d.get<float>(), n_kv(), R,
+                                            mass_cold.get<float>() + static_cast<size_t>(l) * n_kv() * promote_cap,
                                             stream));
     }
     return Status::Ok();
@@ -941,32 +955,36 @@ StatusOr<std::vector<float>> CudaSession::LastAttentionMass(int layer) const {
   const int nkv = s.n_kv();
   const int64_t n = s.n_past;
   std::vector<float> out(static_cast<size_t>(nkv) * n, 0.0f);
-  std::vector<float> hot(static_cast<size_t>(nkv) * s.hot_cap);
-  AKV_CUDA_RETURN(cudaMemcpy(hot.data(), s.mass_hot.get<float>() + static_cast<size_t>(layer) * nkv * s.hot_cap,
-                             hot.size() * 4, cudaMemcpyDeviceToHost));
-  // Hot slot -> position: from the pages' position sections.
-  const TierPool& hp = s.hot[layer];
-  const int ps = hp.layout.capacity;
-  std::vector<int32_t> pos(ps);
-  for (int g = 0; g < nkv; ++g) {
-    const int hot_n = static_cast<int>(std::min<int64_t>(n, s.tiered ? s.policy.n_sink + s.policy.window : n));
-    for (int p = 0; p * ps < hot_n; ++p) {
-      const uint8_t* page = hp.pool.get<uint8_t>() + (static_cast<size_t>(g) * hp.pages_per_job + p) * PageStride(hp.layout);
-      AKV_CUDA_RETURN(cudaMemcpy(pos.data(), page + hp.layout.positions_offset, ps * 4, cudaMemcpyDeviceToHost));
-      for (int i = 0; i < ps && p * ps + i < hot_n; ++i)
-        if (pos[i] >= 0 && pos[i] < n) out[static_cast<size_t>(g) * n + pos[i]] = hot[static_cast<size_t>(g) * s.hot_cap + p * ps + i];
+  // Each tier's mass per slot, scattered to positions read from its pages' position sections
+  // (slot order is not position order in the hot ring, after warm demotions, or in promoted pages).
+  auto scatter = [&](const DevTier& t, const float* mass_dev, int cap, int64_t tokens_per_job) -> Status {
+    std::vector<float> mass(static_cast<size_t>(nkv) * cap);
+    AKV_CUDA_RETURN(cudaMemcpy(mass.data(), mass_dev, mass.size() * 4, cudaMemcpyDeviceToHost));
+    std::vector<int32_t> table(static_cast<size_t>(nkv) * t.max_pages), counts(nkv);
+    AKV_CUDA_RETURN(cudaMemcpy(table.data(), t.page_table, table.size() * 4, cudaMemcpyDeviceToHost));
+    AKV_CUDA_RETURN(cudaMemcpy(counts.data(), t.n_slots, counts.size() * 4, cudaMemcpyDeviceToHost));
+    const int ps = t.layout.capacity;
+    std::vector<int32_t> pos(ps);
+    for (int g = 0; g < nkv; ++g) {
+      const int used = static_cast<int>(std::min<int64_t>(counts[g], tokens_per_job));
+      for (int p = 0; p * ps < used; ++p) {
+        const uint8_t* page = t.pool + static_cast<size_t>(table[static_cast<size_t>(g) * t.max_pages + p]) * t.page_bytes;
+        AKV_CUDA_RETURN(cudaMemcpy(pos.data(), page + t.layout.positions_offset, ps * 4, cudaMemcpyDeviceToHost));
+        for (int i = 0; i < ps && p * ps + i < used; ++i)
+          if (pos[i] >= 0 && pos[i] < n) out[static_cast<size_t>(g) * n + pos[i]] = mass[static_cast<size_t>(g) * cap + p * ps + i];
+      }
     }
-  }
-  if (s.tiered) {
-    std::vector<float> warm(static_cast<size_t>(nkv) * s.warm_cap);
-    AKV_CUDA_RETURN(cudaMemcpy(warm.data(), s.mass_warm.get<float>() + static_cast<size_t>(layer) * nkv * s.warm_cap,
-                               warm.size() * 4, cudaMemcpyDeviceToHost));
-    // Warm slot i holds position n_sink + warm_base + i; cold tokens get no mass here.
-    const int64_t warm_n = std::max<int64_t>(0, n - s.policy.n_sink - s.policy.window - s.warm_base);
-    for (int g = 0; g < nkv; ++g)
-      for (int64_t i = 0; i < warm_n; ++i)
-        out[static_cast<size_t>(g) * n + s.policy.n_sink + s.warm_base + i] = warm[static_cast<size_t>(g) * s.warm_cap + i];
-  }
+    return Status::Ok();
+  };
+  AKV_RETURN_IF_ERROR(scatter(s.HotTier(layer), s.mass_hot.get<float>() + static_cast<size_t>(layer) * nkv * s.hot_cap,
+                              s.hot_cap, n));
+  if (s.tiered)
+    AKV_RETURN_IF_ERROR(scatter(s.WarmTier(layer),
+                                s.mass_warm.get<float>() + static_cast<size_t>(layer) * nkv * s.warm_cap, s.warm_cap, n));
+  if (s.cold)  // the pages the last step attended; cold tokens that were not promoted get 0
+    AKV_RETURN_IF_ERROR(scatter(s.PromotedTier(layer),
+                                s.mass_cold.get<float>() + static_cast<size_t>(layer) * nkv * s.promote_cap,
+                                s.promote_cap, n));
   return out;
 }
 
