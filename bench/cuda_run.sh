@@ -129,7 +129,7 @@ if has cold; then  # akv-cold: the cost of promotion (every 8 steps, every other
   C=akv:sink=32,window=480,bits=4,group=32,warm=4096,cold_bits=2,promote=4
   timeout 300 $B/akv bench --device cuda -m random:llama-2-7b -p 0 -n 64 -d 32768 \
     --cache akv-balanced --cache $C,interval=8 --cache $C,interval=1 --cache $C,interval=1000000 \
-    --cache $C,interval=8,promote=16 -r 3 --json "$OUT/cold.json" 2>&1
+    --cache $C,interval=8,promote=16 --cache $C,interval=8,demote=mass -r 3 --json "$OUT/cold.json" 2>&1
 fi
 if has torch; then
   section "PyTorch / HF baselines"

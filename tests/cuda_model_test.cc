@@ -289,8 +289,14 @@ TEST_P(CudaReferenceTest, ColdTierWithEveryPagePromotedAttendsLikeTheWarmTier) {
     ref_steps.emplace_back(ref->last_logits().begin(), ref->last_logits().end());
   }
   constexpr double kBar = 1e-3;
-  for (int promote : {64, 1}) {
-    const std::string all_cold = base + ",warm=768,cold_bits=8,promote=" + std::to_string(promote) + ",interval=1";
+  struct Config {
+    int promote;
+    const char* demote;
+  };
+  for (const Config& cfg : {Config{64, "age"}, Config{64, "mass"}, Config{1, "age"}}) {
+    const int promote = cfg.promote;
+    const std::string all_cold = base + ",warm=768,cold_bits=8,promote=" + std::to_string(promote) +
+                                 ",interval=1,demote=" + cfg.demote;
     auto cold = NewSession(2048, all_cold);
     auto cold_nograph = NewSession(2048, all_cold, /*graphs=*/false);
     ASSERT_TRUE(cold && cold_nograph);
@@ -306,7 +312,8 @@ TEST_P(CudaReferenceTest, ColdTierWithEveryPagePromotedAttendsLikeTheWarmTier) {
     EXPECT_EQ(mem.cold_tokens, 3 * 256);
     if (promote == 64) {
       // The cold pages hold the warm-only session's first warm pages byte for byte but for the key
-      // summary (which the GPU warm tier does not keep), and a promoted page is one of them.
+      // summary (which the GPU warm tier does not keep), and a promoted page is one of them. (With
+      // demote=mass too: prefill computes no attention mass, so its demotions go by age.)
       auto layout = PageLayout::Make(CodecSpec::Quantized(8, 32), CodecSpec::Quantized(8, 32),
                                      model_->config().head_dim, 256);
       ASSERT_TRUE(layout.ok());
@@ -346,6 +353,21 @@ TEST_P(CudaReferenceTest, ColdTierWithEveryPagePromotedAttendsLikeTheWarmTier) {
                 static_cast<long long>(mem.cold_tokens), static_cast<long long>(mem.promotions));
     EXPECT_EQ(mem.cold_tokens, 4 * 256);  // one more page went cold during decode
     EXPECT_GT(mem.promotions, 0);
+    {  // which page the decode-time demotion took, per layer and KV head (age: positions 772..1027)
+      auto layout = PageLayout::Make(CodecSpec::Quantized(8, 32), CodecSpec::Quantized(8, 32),
+                                     model_->config().head_dim, 256);
+      ASSERT_TRUE(layout.ok());
+      int not_oldest = 0, jobs = 0;
+      for (int l = 0; l < model_->config().n_layer; ++l)
+        for (int g = 0; g < model_->config().n_head_kv; ++g, ++jobs) {
+          auto h = cold->PageBytes(3, l, g, 3);
+          ASSERT_TRUE(h.ok()) << h.status().ToString();
+          not_oldest += reinterpret_cast<const int32_t*>(h->data() + layout->positions_offset)[0] != 4 + 3 * 256;
+        }
+      std::printf("  [gpu] demote=%s: the decode-time demotion took a page other than the oldest in %d of %d "
+                  "(layer, KV head) jobs\n", cfg.demote, not_oldest, jobs);
+      if (std::string(cfg.demote) == "age") EXPECT_EQ(not_oldest, 0);
+    }
     if (promote == 64) {
       EXPECT_LE(prefill_rel, kBar) << all_cold;
       EXPECT_LE(decode_rel, kBar) << all_cold;
@@ -392,6 +414,59 @@ TEST_P(CudaReferenceTest, ColdTierWithEveryPagePromotedAttendsLikeTheWarmTier) {
   EXPECT_EQ(s->kv_memory().cold_tokens, 0);
   ASSERT_TRUE(s->Prefill(std::vector<int32_t>(prompt.begin(), prompt.begin() + 100)).ok());
   for (float v : s->last_logits()) ASSERT_TRUE(std::isfinite(v));
+}
+
+// Decode-time demotion policies of the cold tier, measured: a 64-token prompt, then 1400 tokens of
+// Treasure Island fed one decode step at a time (teacher forcing), with three demotions during
+// decode. Mean NLL of the fed tokens per cache; the f16 session's decode NLL equals its prefill
+// NLL over the same tokens (decode and prefill are the same forward pass), and no cache is broken
+// (within 0.5 nats of f16).
+TEST_P(CudaReferenceTest, ColdTierDecodePolicies) {
+  if (test::SharedDir().empty()) GTEST_SKIP();
+  const std::string text = test::ReadFileToString(test::SharedDir() + "/data/treasure_island.txt");
+  if (text.empty()) GTEST_SKIP() << "treasure_island.txt not present";
+  const int V = model_->config().n_vocab;
+  const std::vector<int32_t> all = model_->tokenizer().Encode(text.substr(0, 40000));
+  const int n_prompt = 64, steps = 1400;
+  ASSERT_GE(static_cast<int>(all.size()), n_prompt + steps + 1);
+  auto nll_of = [&](const float* logits, int32_t next) {
+    const float mx = *std::max_element(logits, logits + V);
+    double z = 0;
+    for (int i = 0; i < V; ++i) z += std::exp(double(logits[i]) - mx);
+    return std::log(z) + mx - logits[next];
+  };
+  const std::string cold = "akv:sink=4,window=64,bits=4,group=32,warm=768,cold_bits=2,promote=2,interval=8";
+  double f16_nll = 0;
+  for (const std::string cache : {std::string("f16"), std::string("akv:sink=4,window=64,bits=4,group=32"),
+                                  cold + ",demote=age", cold + ",demote=mass"}) {
+    auto s = NewSession(2048, cache);
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(s->Prefill(std::span<const int32_t>(all.data(), n_prompt)).ok());
+    double nll = 0;
+    for (int t = 0; t < steps; ++t) {
+      nll += nll_of(s->last_logits().data(), all[n_prompt + t]);
+      ASSERT_TRUE(s->Decode(all[n_prompt + t]).ok());
+    }
+    nll /= steps;
+    const cuda::KvMemory m = s->kv_memory();
+    std::printf("  [gpu] %-24s decode NLL %.4f over %d fed tokens  %-80s cold tokens %lld, device KV %.2f MiB\n",
+                GetParam().c_str(), nll, steps, cache.c_str(), static_cast<long long>(m.cold_tokens),
+                m.total_bytes() / 1048576.0);
+    ASSERT_TRUE(std::isfinite(nll));
+    if (cache == "f16") {
+      f16_nll = nll;
+      std::vector<float> logits(static_cast<size_t>(n_prompt + steps) * V);
+      auto p = NewSession(2048);
+      ASSERT_TRUE(p->Prefill(std::span<const int32_t>(all.data(), n_prompt + steps), logits.data()).ok());
+      double prefill_nll = 0;
+      for (int t = 0; t < steps; ++t)
+        prefill_nll += nll_of(&logits[static_cast<size_t>(n_prompt - 1 + t) * V], all[n_prompt + t]);
+      EXPECT_NEAR(nll, prefill_nll / steps, 2e-3);
+    } else {
+      EXPECT_LT(nll, f16_nll + 0.5) << cache;
+    }
+    if (cache.find("warm=") != std::string::npos) EXPECT_EQ(m.cold_tokens, 3 * 256) << cache;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, CudaReferenceTest,

@@ -56,9 +56,10 @@ StatusOr<int64_t> DeviceBytesInUse(int device = 0);
 //     cold pages per KV head whose key-summary bound q.k ranks highest for the step's queries are
 //     promoted (copied to the device on a copy stream, overlapping the next step) and attended as a
 //     third tier. Cold pages that are not promoted are not attended.
-//   "akv:sink=S,window=W,bits=B,group=G[,warm=N,cold_bits=C,promote=K,interval=I]": explicit
-//     (warm=N bounds the device warm tier to N tokens, rounded up to whole pages, and turns the
-//     cold tier on).
+//   "akv:sink=S,window=W,bits=B,group=G[,warm=N,cold_bits=C,promote=K,interval=I,demote=age|mass]":
+//     explicit (warm=N bounds the device warm tier to N tokens, rounded up to whole pages, and turns
+//     the cold tier on; demote=mass demotes, per layer and KV head, the warm page with the least
+//     decayed attention mass instead of the oldest).
 struct KvPreset {
   std::string name = "f16";
   int n_sink = 0;
@@ -69,6 +70,7 @@ struct KvPreset {
   int cold_bits = 2;         // cold codec (group warm_group)
   int promote_pages = 4;     // cold pages per KV head attended at a time
   int promote_interval = 8;  // decode steps between promotion choices
+  bool demote_by_mass = false;  // demote the warm page with the least decayed attention mass
   bool cold() const { return window > 0 && warm_tokens > 0; }
 };
 StatusOr<KvPreset> KvPresetByName(const std::string& name);

@@ -295,6 +295,13 @@ StatusOr<KvPreset> KvPresetByName(const std::string& name) {
       const size_t eq = kv.find('=');
       if (eq == std::string::npos) return InvalidArgument("KV preset '" + name + "': '" + kv + "' is not key=value");
       const std::string k = kv.substr(0, eq);
+      if (k == "demote") {
+        const std::string v = kv.substr(eq + 1);
+        if (v != "age" && v != "mass") return InvalidArgument("KV preset '" + name + "': demote must be age or mass");
+        p.demote_by_mass = v == "mass";
+        at = comma + 1;
+        continue;
+      }
       int v = 0;
       try {
         v = std::stoi(kv.substr(eq + 1));
@@ -311,7 +318,7 @@ StatusOr<KvPreset> KvPresetByName(const std::string& name) {
       else if (k == "interval") p.promote_interval = v;
       else
         return InvalidArgument("KV preset '" + name + "': unknown key '" + k +
-                               "' (sink, window, bits, group, warm, cold_bits, promote, interval)");
+                               "' (sink, window, bits, group, warm, cold_bits, promote, interval, demote)");
       at = comma + 1;
     }
     if (p.window <= 0 || p.n_sink < 0) return InvalidArgument("KV preset '" + name + "': window must be > 0");
@@ -328,7 +335,7 @@ StatusOr<KvPreset> KvPresetByName(const std::string& name) {
   }
   return InvalidArgument("unknown GPU KV cache '" + name +
                          "' (f16, akv-balanced, akv-int2, akv-cold, "
-                         "akv:sink=S,window=W,bits=B,group=G[,warm=N,cold_bits=C,promote=K,interval=I])");
+                         "akv:sink=S,window=W,bits=B,group=G[,warm=N,cold_bits=C,promote=K,interval=I,demote=age|mass])");
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -368,6 +375,10 @@ struct CudaSession::Impl {
   // buffer). Prefill chunks promote synchronously after each chunk. The bounds are computed on the
   // device (LaunchPageBounds) from a copy of every cold page's key summary (`summaries`).
   bool cold = false;
+  bool mass = false;         // decode computes per-token attention mass (asked for, or demote=mass)
+  bool mass_policy = false;  // demote=mass: page scores from the mass choose the warm page to demote
+  DeviceBuffer page_scores;  // f32 [n_layer][n_kv * warm pages], by page id
+  DeviceBuffer victims;      // int32 [n_layer * n_kv]: the table index each job demotes
   int32_t warm_base = 0;
   int n_cold_pages = 0, host_pages = 0;
   std::vector<ColdTier> cold_tiers;  // per layer
@@ -476,6 +487,8 @@ struct CudaSession::Impl {
     S_warm = tiered ? DecodeSplits(warm_cap, n_kv(), m->dev.sm_count, DecodeAttentionWarpsPerSm(c.head_dim, R, p.warm_bits))
                     : 0;
     if (cold) AKV_RETURN_IF_ERROR(InitCold());
+    mass_policy = cold && p.demote_by_mass;
+    mass = o.attention_mass || mass_policy;
     const int64_t rows = static_cast<int64_t>(c.n_head);
     const int S = S_hot + S_warm + S_cold;
     AKV_RETURN_IF_ERROR(part_m.Allocate(rows * S * 4, "attention partials"));
@@ -483,7 +496,7 @@ struct CudaSession::Impl {
     AKV_RETURN_IF_ERROR(part_o.Allocate(rows * S * c.head_dim * 4, "attention partials"));
     AKV_RETURN_IF_ERROR(merged_m.Allocate(rows * 4, "attention partials"));
     AKV_RETURN_IF_ERROR(merged_d.Allocate(rows * 4, "attention partials"));
-    if (o.attention_mass) {
+    if (mass) {
       AKV_RETURN_IF_ERROR(mass_logits_hot.Allocate(static_cast<size_t>(n_kv()) * R * hot_cap * 4, "attention mass"));
       AKV_RETURN_IF_ERROR(mass_hot.Allocate(static_cast<size_t>(c.n_layer) * n_kv() * hot_cap * 4, "attention mass"));
       if (tiered) {
@@ -529,19 +542,57 @@ struct CudaSession::Impl {
     AKV_RETURN_IF_ERROR(staged.Create());
     AKV_RETURN_IF_ERROR(demoted.Create());
     AKV_RETURN_IF_ERROR(promoted.Create());
+    if (p.demote_by_mass) {
+      AKV_RETURN_IF_ERROR(
+          page_scores.Allocate(static_cast<size_t>(c.n_layer) * n_kv() * (warm_cap / ps) * 4, "warm page scores"));
+      AKV_CUDA_RETURN(cudaMemset(page_scores.get(), 0, page_scores.bytes()));
+      AKV_RETURN_IF_ERROR(victims.Allocate(static_cast<size_t>(c.n_layer) * n_kv() * 4, "demotion choices"));
+    }
     return Status::Ok();
   }
 
-  // Demotes the oldest warm page of every layer and KV head to the cold tier (see `cold`).
-  Status DemoteOldestWarmPage() {
+  // Chooses the warm page each layer and KV head demotes (table indices): the oldest, or with
+  // demote=mass the full page with the least decayed attention mass (ties: the older); the newest
+  // page (last in the table) is never chosen. The chosen pages' scores restart at 0 (they are
+  // reused for the newest tokens).
+  Status ChooseVictims(std::vector<int32_t>* out) {
+    const ModelConfig& c = cfg();
+    const int pages = warm_cap / opt.page_slots, nkv = n_kv();
+    out->assign(static_cast<size_t>(c.n_layer) * nkv, 0);
+    if (!mass_policy) return Status::Ok();
+    std::vector<float> scores(page_scores.bytes() / 4);
+    AKV_CUDA_RETURN(cudaMemcpyAsync(scores.data(), page_scores.get(), page_scores.bytes(), cudaMemcpyDeviceToHost, stream));
+    AKV_CUDA_RETURN(cudaStreamSynchronize(stream));
+    for (int l = 0; l < c.n_layer; ++l) {
+      const std::vector<int32_t>& t = warm_tables[l];
+      float* sc = scores.data() + static_cast<size_t>(l) * nkv * pages;
+      for (int g = 0; g < nkv; ++g) {
+        const int32_t* row = t.data() + static_cast<size_t>(g) * pages;
+        int best = 0;
+        for (int i = 1; i < pages - 1; ++i)
+          if (sc[row[i]] < sc[row[best]]) best = i;
+        (*out)[static_cast<size_t>(l) * nkv + g] = best;
+        sc[row[best]] = 0;
+      }
+    }
+    AKV_CUDA_RETURN(cudaMemcpyAsync(page_scores.get(), scores.data(), page_scores.bytes(), cudaMemcpyHostToDevice, stream));
+    AKV_CUDA_RETURN(cudaMemcpyAsync(victims.get(), out->data(), out->size() * 4, cudaMemcpyHostToDevice, stream));
+    return Status::Ok();
+  }
+
+  // Demotes one warm page of every layer and KV head to the cold tier (see `cold`, ChooseVictims).
+  Status DemoteWarmPage() {
     const ModelConfig& c = cfg();
     const int ps = opt.page_slots, nkv = n_kv();
     if (n_cold_pages >= host_pages) return Internal("CUDA session: the cold tier is full");
+    std::vector<int32_t> chosen;
+    AKV_RETURN_IF_ERROR(ChooseVictims(&chosen));
     // The staging pages are free once the previous demotion's copy has left them.
     AKV_CUDA_RETURN(cudaStreamWaitEvent(stream, demoted.get(), 0));
     const DevTier st = stage.View(nullptr, false);
     for (int l = 0; l < c.n_layer; ++l)
-      AKV_CUDA_RETURN(LaunchKvConvertPage(WarmTier(l), 0, st, l * nkv, nkv, ps, stream));
+      AKV_CUDA_RETURN(LaunchKvConvertPage(WarmTier(l), 0, st, l * nkv, nkv, ps, stream,
+                                          mass_policy ? victims.get<int32_t>() + l * nkv : nullptr));
     // The new pages' key summaries into column n_cold_pages of `summaries` (min row, max row).
     const size_t row = static_cast<size_t>(c.head_dim) * 2;  // bytes of one f16 row
     for (int side = 0; side < 2; ++side)
@@ -562,12 +613,17 @@ struct CudaSession::Impl {
       }
     AKV_RETURN_IF_ERROR(CopyBlocksAsync(dsts, srcs, stage.layout.total_bytes, copy_stream));
     AKV_CUDA_RETURN(cudaEventRecord(demoted.get(), copy_stream));
-    // The demoted page becomes the last of each job's table (the next ones to fill); stream order
-    // puts the table update after the conversion read the page.
+    // The demoted page becomes the last of each job's table (the next ones to fill), the pages
+    // after it move up one: their slots shift down by a page, as warm_base grows by one. Stream
+    // order puts the table update after the conversion read the page.
     const int pages = warm_cap / ps;
     for (int l = 0; l < c.n_layer; ++l) {
       std::vector<int32_t>& t = warm_tables[l];
-      for (int g = 0; g < nkv; ++g) std::rotate(t.begin() + g * pages, t.begin() + g * pages + 1, t.begin() + (g + 1) * pages);
+      for (int g = 0; g < nkv; ++g) {
+        auto row = t.begin() + g * pages;
+        std::rotate(row + chosen[static_cast<size_t>(l) * nkv + g], row + chosen[static_cast<size_t>(l) * nkv + g] + 1,
+                    row + pages);
+      }
       AKV_CUDA_RETURN(cudaMemcpyAsync(warm[l].table.get(), t.data(), t.size() * 4, cudaMemcpyHostToDevice, stream));
     }
     warm_base += ps;
@@ -583,7 +639,7 @@ struct CudaSession::Impl {
     const int64_t warm_after = std::max<int64_t>(0, n_past + n_new - policy.n_sink - policy.window);
     const int before = n_cold_pages;
     if (warm_after - warm_base > warm_cap) AKV_RETURN_IF_ERROR(JoinPromoter());  // it reads n_cold_pages
-    while (warm_after - warm_base > warm_cap) AKV_RETURN_IF_ERROR(DemoteOldestWarmPage());
+    while (warm_after - warm_base > warm_cap) AKV_RETURN_IF_ERROR(DemoteWarmPage());
     if (promote && n_cold_pages != before && n_past > 0) {
       AKV_RETURN_IF_ERROR(FetchBounds());
       AKV_RETURN_IF_ERROR(Promote(/*now=*/true));
@@ -707,7 +763,7 @@ struct CudaSession::Impl {
     a.S_total = S_hot + S_warm + S_cold;
     a.split_base = 0;
     a.n_splits = S_hot;
-    a.mass_logits = opt.attention_mass ? mass_logits_hot.get<float>() : nullptr;
+    a.mass_logits = mass ? mass_logits_hot.get<float>() : nullptr;
     const DevTier hot_t = HotTier(l);
     AKV_CUDA_RETURN(LaunchDecodeAttention(hot_t, a, stream));
     DevTier warm_t;
@@ -715,19 +771,19 @@ struct CudaSession::Impl {
       warm_t = WarmTier(l);
       a.split_base = S_hot;
       a.n_splits = S_warm;
-      a.mass_logits = opt.attention_mass ? mass_logits_warm.get<float>() : nullptr;
+      a.mass_logits = mass ? mass_logits_warm.get<float>() : nullptr;
       AKV_CUDA_RETURN(LaunchDecodeAttention(warm_t, a, stream));
     }
     if (cold) {  // the promoted cold pages
       a.split_base = S_hot + S_warm;
       a.n_splits = S_cold;
-      a.mass_logits = opt.attention_mass ? mass_logits_cold.get<float>() : nullptr;
+      a.mass_logits = mass ? mass_logits_cold.get<float>() : nullptr;
       AKV_CUDA_RETURN(LaunchDecodeAttention(PromotedTier(l), a, stream));
     }
     AKV_CUDA_RETURN(LaunchAttentionMerge(part_m.get<float>(), part_d.get<float>(), part_o.get<float>(), c.n_head,
                                          S_hot + S_warm + S_cold, D, attn.get<float>(), c.q_dim(), c.n_head,
                                          merged_m.get<float>(), merged_d.get<float>(), nullptr, nullptr, stream));
-    if (opt.attention_mass) {
+    if (mass) {
       AKV_CUDA_RETURN(LaunchAttentionMass(hot_t, mass_logits_hot.get<float>(), merged_m.get<float>(),
                                           merged_d.get<float>(), n_kv(), R,
                                           mass_hot.get<float>() + static_cast<size_t>(l) * n_kv() * hot_cap, stream));
@@ -741,6 +797,11 @@ struct CudaSession::Impl {
                                             merged_d.get<float>(), n_kv(), R,
                                             mass_cold.get<float>() + static_cast<size_t>(l) * n_kv() * promote_cap,
                                             stream));
+      if (mass_policy)  // decay 0.95 per step, as the CPU scorer's default (CacheConfig::decay)
+        AKV_CUDA_RETURN(LaunchPageScores(warm_t, n_kv(), mass_warm.get<float>() + static_cast<size_t>(l) * n_kv() * warm_cap,
+                                         warm_cap, 0.95f,
+                                         page_scores.get<float>() + static_cast<size_t>(l) * n_kv() * (warm_cap / opt.page_slots),
+                                         stream));
     }
     return Status::Ok();
   }
@@ -949,7 +1010,7 @@ Status CudaSession::FillRandom(int n_tokens, uint64_t seed) {
 StatusOr<std::vector<float>> CudaSession::LastAttentionMass(int layer) const {
   const Impl& s = *impl_;
   const ModelConfig& c = s.cfg();
-  if (!s.opt.attention_mass) return InvalidArgument("CUDA session: attention_mass was not enabled");
+  if (!s.mass) return InvalidArgument("CUDA session: attention_mass was not enabled");
   if (layer < 0 || layer >= c.n_layer) return InvalidArgument("CUDA session: no layer " + std::to_string(layer));
   AKV_CUDA_RETURN(cudaStreamSynchronize(s.stream));
   const int nkv = s.n_kv();
@@ -1068,6 +1129,7 @@ void CudaSession::Reset() {
       for (size_t i = 0; i < t.size(); ++i) t[i] = static_cast<int32_t>(i);
       cudaMemcpyAsync(s.warm[l].table.get(), t.data(), t.size() * 4, cudaMemcpyHostToDevice, s.stream);
     }
+    if (s.mass_policy) cudaMemsetAsync(s.page_scores.get(), 0, s.page_scores.bytes(), s.stream);
     // Nothing promoted in either buffer.
     const std::vector<std::vector<int>> none(s.n_kv());
     for (ColdTier& t : s.cold_tiers)

@@ -146,8 +146,15 @@ cudaError_t LaunchKvWriteSlots(const DevTier& tier, int job0, int n_kv, const fl
 // capacity, any codecs): de-quantized as the CPU does (fma(code, scale, zero)), quantized as
 // KvPage::Append does, and the destination page's key summary (per-channel [min, max] of the
 // de-quantized stored keys, rounded outward to f16) written. Demotion warm -> cold (int4 -> int2).
+// src_pages (device, [n_jobs], may be null): a table index per job instead of src_page.
 cudaError_t LaunchKvConvertPage(const DevTier& src, int src_page, const DevTier& dst, int dst_job0, int n_jobs,
-                                int n_slots, cudaStream_t stream);
+                                int n_slots, cudaStream_t stream, const int32_t* src_pages = nullptr);
+
+// Page scores of the score-driven demotion: for each job j < n_jobs of `tier`, every page's score
+// (indexed by page id: scores[j * max_pages + p] for the job's pages) decays by `decay`, then each
+// slot's attention mass (mass[j * mass_stride + slot], LaunchAttentionMass) is added to its page.
+cudaError_t LaunchPageScores(const DevTier& tier, int n_jobs, const float* mass, int mass_stride, float decay,
+                             float* scores, cudaStream_t stream);
 
 // Key-summary bounds of cold pages for the promotion choice, as GroupQkUpperBound
 // (attn/key_summary.h) computes them but in f32: bounds[J][p] = max over the R query heads h of

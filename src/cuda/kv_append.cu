@@ -216,10 +216,11 @@ __device__ void ReadSlot(const DevTier& t, int job, int slot, float (&k)[D / 32]
 // One warp per (slot, job): slot `slot` of src page `src_page` -> the same slot of dst page 0.
 template <int D>
 __global__ void __launch_bounds__(kWarps * 32) ConvertKernel(DevTier src, int src_page, DevTier dst, int dst_job0,
-                                                             int n_slots) {
+                                                             int n_slots, const int32_t* src_pages) {
   const int slot = blockIdx.x * kWarps + (threadIdx.x >> 5);
   const int job = blockIdx.y;
   if (slot >= n_slots) return;
+  if (src_pages) src_page = src_pages[job];
   float k[D / 32], v[D / 32];
   const int cap = src.layout.capacity;
   ReadSlot<D>(src, job, src_page * cap + slot, k, v);
@@ -377,7 +378,7 @@ cudaError_t LaunchKvAppend(const DevTier& hot, const DevTier* warm, const Placem
 }
 
 cudaError_t LaunchKvConvertPage(const DevTier& src, int src_page, const DevTier& dst, int dst_job0, int n_jobs,
-                                int n_slots, cudaStream_t s) {
+                                int n_slots, cudaStream_t s, const int32_t* src_pages) {
   if (n_jobs <= 0) return cudaSuccess;
   const int D = src.layout.head_dim;
   if ((D != 64 && D != 128) || dst.layout.head_dim != D || dst.layout.capacity != src.layout.capacity ||
@@ -385,8 +386,8 @@ cudaError_t LaunchKvConvertPage(const DevTier& src, int src_page, const DevTier&
     return cudaErrorInvalidValue;
   if (n_slots > 0) {
     const dim3 grid((n_slots + kWarps - 1) / kWarps, n_jobs);
-    if (D == 64) ConvertKernel<64><<<grid, kWarps * 32, 0, s>>>(src, src_page, dst, dst_job0, n_slots);
-    else ConvertKernel<128><<<grid, kWarps * 32, 0, s>>>(src, src_page, dst, dst_job0, n_slots);
+    if (D == 64) ConvertKernel<64><<<grid, kWarps * 32, 0, s>>>(src, src_page, dst, dst_job0, n_slots, src_pages);
+    else ConvertKernel<128><<<grid, kWarps * 32, 0, s>>>(src, src_page, dst, dst_job0, n_slots, src_pages);
   }
   if (D == 64) SummaryKernel<64><<<n_jobs, 64, 0, s>>>(dst, dst_job0, n_slots);
   else SummaryKernel<128><<<n_jobs, 128, 0, s>>>(dst, dst_job0, n_slots);
@@ -414,6 +415,24 @@ static __global__ void __launch_bounds__(kWarps * 32) PageBoundsKernel(const flo
     best = fmaxf(best, WarpSum(sum));
   }
   if (lane == 0) bounds[static_cast<size_t>(job) * max_pages + page] = best;
+}
+
+// One block per job: decay the job's page scores, then add each slot's mass to its page.
+static __global__ void PageScoresKernel(DevTier t, const float* mass, int mass_stride, float decay, float* scores) {
+  const int job = blockIdx.x;
+  for (int p = threadIdx.x; p < t.max_pages; p += blockDim.x) scores[job * t.max_pages + p] *= decay;
+  __syncthreads();
+  const int n = t.n_slots[job], cap = t.layout.capacity;
+  const int32_t* table = t.page_table + static_cast<int64_t>(job) * t.max_pages;
+  for (int s = threadIdx.x; s < n; s += blockDim.x)
+    atomicAdd(&scores[table[s / cap]], mass[static_cast<int64_t>(job) * mass_stride + s]);
+}
+
+cudaError_t LaunchPageScores(const DevTier& tier, int n_jobs, const float* mass, int mass_stride, float decay,
+                             float* scores, cudaStream_t s) {
+  if (n_jobs <= 0) return cudaSuccess;
+  PageScoresKernel<<<n_jobs, 256, 0, s>>>(tier, mass, mass_stride, decay, scores);
+  return cudaGetLastError();
 }
 
 cudaError_t LaunchPageBounds(const float* q, int64_t q_stride, const uint16_t* summaries, int n_layer, int n_kv, int R,
