@@ -15,6 +15,7 @@ TEST(CudaModel, Reference) { GTEST_SKIP() << "built without the CUDA backend (AK
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <tuple>
 
 #include "akv/akv.hpp"
 #include "cuda/cuda_backend.h"
@@ -474,6 +475,34 @@ INSTANTIATE_TEST_SUITE_P(Models, CudaReferenceTest,
                          test::ModelParamName());
 
 // head_dim 8 (stories260K) is outside what the attention kernels cover: a clear refusal.
+// The GPU cache presets and the explicit spec (no device needed).
+TEST(CudaKvPreset, NamesAndKeys) {
+  // sink, window, warm bits, group, warm tokens, cold bits, promoted pages, interval, demote by mass
+  auto fields = [](const cuda::KvPreset& p) {
+    return std::tuple(p.n_sink, p.window, p.warm_bits, p.warm_group, p.warm_tokens, p.cold_bits, p.promote_pages,
+                      p.promote_interval, p.demote_by_mass);
+  };
+  auto cold = cuda::KvPresetByName("akv-cold");
+  ASSERT_TRUE(cold.ok()) << cold.status().ToString();
+  EXPECT_TRUE(cold->cold());
+  EXPECT_EQ(fields(*cold), std::tuple(32, 480, 4, 32, 4096, 2, 4, 8, false));
+  auto balanced = cuda::KvPresetByName("akv-balanced");
+  ASSERT_TRUE(balanced.ok());
+  EXPECT_FALSE(balanced->cold());
+  auto x = cuda::KvPresetByName("akv:sink=4,window=64,bits=8,group=64,warm=1000,cold_bits=4,promote=3,interval=5,demote=mass");
+  ASSERT_TRUE(x.ok()) << x.status().ToString();
+  EXPECT_TRUE(x->cold());
+  EXPECT_EQ(fields(*x), std::tuple(4, 64, 8, 64, 1000, 4, 3, 5, true));
+  for (const char* bad : {"akv:warm=-1", "akv:cold_bits=3", "akv:promote=0", "akv:interval=0", "akv:group=48",
+                          "akv:demote=lru", "akv:bits=5", "akv:window=0", "akv:warm", "akv:warm=x", "akv:colder=2",
+                          "nope"}) {
+    auto b = cuda::KvPresetByName(bad);
+    EXPECT_FALSE(b.ok()) << bad;
+    EXPECT_NE(b.status().message().find(bad), std::string::npos) << b.status().message();
+  }
+  EXPECT_NE(cuda::KvPresetByName("akv:colder=2").status().message().find("demote"), std::string::npos);
+}
+
 TEST(CudaModel, RefusesUnsupportedHeadDim) {
   if (cuda::DeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
   const std::string path = test::SharedDir().empty() ? "" : test::ModelPath("stories260K.gguf");
