@@ -26,5 +26,5 @@ for m in ${AKV_CARRY_MODELS:-}; do
   nice -n 19 xz -T1 -3 -c "$SHARED/models/$m.gguf" > ".carry/shared/models/$m.gguf.xz"
   cp "$SHARED/reference/$m".* .carry/shared/reference/ 2>/dev/null || true
 done
-cp "$SHARED/data/treasure_island.txt" .carry/shared/data/
+cp "$SHARED/data/treasure_island.txt" "$SHARED/data/secret_garden.txt" .carry/shared/data/
 du -sh .carry

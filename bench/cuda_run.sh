@@ -5,7 +5,8 @@
 # variant of the environment switches in src/cuda/attention_decode.cu),
 # cli (akv run / perplexity --device cuda against the CPU), serve (akv serve --device cuda: greedy
 # completions and two concurrent streams against akv run --device cuda, a bad body, SIGTERM), e2e (akv bench --device cuda, 7B shape),
-# cold (akv-cold decode at 32K with promotion intervals 8 / 1 / none, and 16 promoted pages),
+# cold (akv-cold decode at 32K with promotion intervals 8 / 1 / none, and 16 promoted pages), eval (delayed
+# recall on the GPU caches, needs akv-tiny-llama-25m-f16 in the carry),
 # torch / hf (PyTorch and HF transformers baselines). JSON results and one log (run.log; at most 8
 # files come back) go to $OUT.
 #   STEPS="tests sanitizer attention e2e torch hf" bash bench/cuda_run.sh
@@ -130,6 +131,12 @@ if has cold; then  # akv-cold: the cost of promotion (every 8 steps, every other
   timeout 300 $B/akv bench --device cuda -m random:llama-2-7b -p 0 -n 64 -d 32768 \
     --cache akv-balanced --cache $C,interval=8 --cache $C,interval=1 --cache $C,interval=1000000 \
     --cache $C,interval=8,promote=16 --cache $C,interval=8,demote=mass -r 3 --json "$OUT/cold.json" 2>&1
+fi
+if has eval; then  # delayed recall on the GPU caches (akv eval --device cuda, akv-tiny-llama-25m-f16)
+  section "akv eval --device cuda (delayed recall)"
+  timeout 400 $B/akv eval --device cuda -m $AKV_SHARED/models/akv-tiny-llama-25m-f16.gguf --task recall \
+    --methods full,akv-balanced,akv-cold,warm=1024,akv-cold,warm=1024,promote=10 --budgets none -c 2048,4096 \
+    --trials 8 --seed 1 --out "$OUT/eval" 2>&1 | tail -45
 fi
 if has torch; then
   section "PyTorch / HF baselines"

@@ -259,8 +259,9 @@ TEST_P(CudaReferenceTest, TieredCachesStayCloseToF16) {
 // and cold are int8 here: re-encoding int8 into int8 is the identity (KvCodecTest), so only the
 // summation order of the split tiers differs. (With int4, a rounding-level change of a later
 // layer's key that sits at an int4 rounding boundary jumps a whole int4 step, and the order noise
-// grows to logit differences of 5e-3, measured; with int8 the steps are 17x finer.) A control with
-// one promoted page (the others missing) must differ by more than the bar. Graph and no-graph
+// grows to logit differences of 5e-3, measured; with int8 the steps are 17x finer.) A top-1 change
+// in decode must be a near-tie of the warm-only session. A control with one promoted page (the
+// others missing) must differ by more than three times the bar. Graph and no-graph
 // decode agree bit for bit. With int4 warm, int2 cold and two promoted pages: the accounting.
 TEST_P(CudaReferenceTest, ColdTierWithEveryPagePromotedAttendsLikeTheWarmTier) {
   if (test::SharedDir().empty()) GTEST_SKIP();
@@ -289,7 +290,9 @@ TEST_P(CudaReferenceTest, ColdTierWithEveryPagePromotedAttendsLikeTheWarmTier) {
     ASSERT_TRUE(ref->Decode(tokens[n + t]).ok());
     ref_steps.emplace_back(ref->last_logits().begin(), ref->last_logits().end());
   }
-  constexpr double kBar = 1e-3;
+  // Order noise measured at 5.4e-4 (qwen2-16m) and 1.45e-3 (llama-25m, 8 layers) at most; a
+  // missing page at 6.4e-3 .. 0.2.
+  constexpr double kBar = 3e-3;
   struct Config {
     int promote;
     const char* demote;
@@ -344,7 +347,14 @@ TEST_P(CudaReferenceTest, ColdTierWithEveryPagePromotedAttendsLikeTheWarmTier) {
       ASSERT_TRUE(cold_nograph->Decode(tokens[n + t]).ok());
       const auto b = cold->last_logits(), c = cold_nograph->last_logits();
       decode_rel = std::max(decode_rel, RelL2(b.data(), ref_steps[t].data(), V));
-      decode_agree += Argmax(b.data(), V) == Argmax(ref_steps[t].data(), V);
+      const int top = Argmax(ref_steps[t].data(), V);
+      if (Argmax(b.data(), V) == top) {
+        ++decode_agree;
+      } else if (promote == 64) {  // only a near-tie of the warm-only session may flip
+        std::vector<float> second = ref_steps[t];
+        second[top] = -INFINITY;
+        EXPECT_LT(ref_steps[t][top] - second[Argmax(second.data(), V)], kTieLogits) << all_cold << " step " << t;
+      }
       ASSERT_TRUE(std::equal(b.begin(), b.end(), c.begin())) << "graph and no-graph decode differ at step " << t;
     }
     mem = cold->kv_memory();
@@ -373,7 +383,7 @@ TEST_P(CudaReferenceTest, ColdTierWithEveryPagePromotedAttendsLikeTheWarmTier) {
       EXPECT_LE(prefill_rel, kBar) << all_cold;
       EXPECT_LE(decode_rel, kBar) << all_cold;
       EXPECT_GE(agree, 0.995 * n) << all_cold;
-      EXPECT_EQ(decode_agree, steps) << all_cold;
+      EXPECT_GE(decode_agree, steps - 2) << all_cold;
     } else {  // the control: missing cold pages are visible above the bar
       EXPECT_GT(std::max(prefill_rel, decode_rel), 3 * kBar) << all_cold;
     }
@@ -493,6 +503,15 @@ TEST(CudaKvPreset, NamesAndKeys) {
   ASSERT_TRUE(x.ok()) << x.status().ToString();
   EXPECT_TRUE(x->cold());
   EXPECT_EQ(fields(*x), std::tuple(4, 64, 8, 64, 1000, 4, 3, 5, true));
+  // A tiered preset followed by keys: the preset with those keys.
+  auto y = cuda::KvPresetByName("akv-cold,warm=1024,promote=8");
+  ASSERT_TRUE(y.ok()) << y.status().ToString();
+  EXPECT_EQ(fields(*y), std::tuple(32, 480, 4, 32, 1024, 2, 8, 8, false));
+  auto z = cuda::KvPresetByName("akv:balanced,warm=2048");
+  ASSERT_TRUE(z.ok()) << z.status().ToString();
+  EXPECT_EQ(fields(*z), std::tuple(32, 480, 4, 32, 2048, 2, 4, 8, false));
+  EXPECT_FALSE(cuda::KvPresetByName("f16,warm=1024").ok());
+  EXPECT_FALSE(cuda::KvPresetByName("akv-cold,warm=12x").ok());
   for (const char* bad : {"akv:warm=-1", "akv:cold_bits=3", "akv:promote=0", "akv:interval=0", "akv:group=48",
                           "akv:demote=lru", "akv:bits=5", "akv:window=0", "akv:warm", "akv:warm=x", "akv:colder=2",
                           "nope"}) {

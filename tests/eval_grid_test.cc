@@ -25,8 +25,15 @@ TEST(EvalBudget, Parses) {
   auto b = Budget::Parse("4b");
   ASSERT_TRUE(b.ok());
   EXPECT_DOUBLE_EQ(b->Fraction(2048), 0.25);
-  for (const char* bad : {"", "0", "1.5", "-0.1", "abc", "0.25x", "0t", "17b", "200%", "t"})
+  for (const char* bad : {"", "0", "1.5", "-0.1", "abc", "0.25x", "0t", "17b", "200%", "t", "None"})
     EXPECT_FALSE(Budget::Parse(bad).ok()) << bad;
+  // "none": every method as given.
+  auto none = Budget::Parse("none");
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->kind, Budget::Kind::kNone);
+  EXPECT_EQ(ResolveCacheSpec("akv:balanced", *none, 4096, kTiny).spec, "akv:balanced");
+  EXPECT_EQ(ResolveCacheSpec("h2o", *none, 4096, kTiny).spec, "h2o");
+  EXPECT_FALSE(ResolveCacheSpec("h2o", *none, 4096, kTiny).budgeted);
 }
 
 TEST(EvalBudget, TranslatesPerMethodFamily) {

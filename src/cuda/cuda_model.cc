@@ -13,6 +13,8 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -268,7 +270,10 @@ ModelConfig Llama2_7BConfig() {
   return c;
 }
 
-StatusOr<KvPreset> KvPresetByName(const std::string& name) {
+namespace {
+
+// The named GPU presets (no keys).
+std::optional<KvPreset> NamedPreset(const std::string& name) {
   KvPreset p;
   p.name = name;
   if (name == "f16" || name == "full") {
@@ -283,58 +288,82 @@ StatusOr<KvPreset> KvPresetByName(const std::string& name) {
     if (name == "akv-cold") p.warm_tokens = 4096;
     return p;
   }
-  if (name.rfind("akv:", 0) == 0) {
-    p.n_sink = 32;
-    p.window = 480;
-    std::string rest = name.substr(4);
-    size_t at = 0;
-    while (at < rest.size()) {
-      size_t comma = rest.find(',', at);
-      if (comma == std::string::npos) comma = rest.size();
-      const std::string kv = rest.substr(at, comma - at);
-      const size_t eq = kv.find('=');
-      if (eq == std::string::npos) return InvalidArgument("KV preset '" + name + "': '" + kv + "' is not key=value");
-      const std::string k = kv.substr(0, eq);
-      if (k == "demote") {
-        const std::string v = kv.substr(eq + 1);
-        if (v != "age" && v != "mass") return InvalidArgument("KV preset '" + name + "': demote must be age or mass");
-        p.demote_by_mass = v == "mass";
-        at = comma + 1;
-        continue;
-      }
-      int v = 0;
-      try {
-        v = std::stoi(kv.substr(eq + 1));
-      } catch (...) {
-        return InvalidArgument("KV preset '" + name + "': '" + kv + "' has no integer value");
-      }
-      if (k == "sink") p.n_sink = v;
-      else if (k == "window") p.window = v;
-      else if (k == "bits") p.warm_bits = v;
-      else if (k == "group") p.warm_group = v;
-      else if (k == "warm") p.warm_tokens = v;
-      else if (k == "cold_bits") p.cold_bits = v;
-      else if (k == "promote") p.promote_pages = v;
-      else if (k == "interval") p.promote_interval = v;
-      else
-        return InvalidArgument("KV preset '" + name + "': unknown key '" + k +
-                               "' (sink, window, bits, group, warm, cold_bits, promote, interval, demote)");
-      at = comma + 1;
+  return std::nullopt;
+}
+
+// Applies "key=value,key=value" to p (the explicit spec's keys), then checks the result.
+Status ApplyPresetKeys(const std::string& name, const std::string& keys, KvPreset* p) {
+  size_t at = 0;
+  while (at < keys.size()) {
+    size_t comma = keys.find(',', at);
+    if (comma == std::string::npos) comma = keys.size();
+    const std::string kv = keys.substr(at, comma - at);
+    at = comma + 1;
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos) return InvalidArgument("KV preset '" + name + "': '" + kv + "' is not key=value");
+    const std::string k = kv.substr(0, eq), value = kv.substr(eq + 1);
+    if (k == "demote") {
+      if (value != "age" && value != "mass") return InvalidArgument("KV preset '" + name + "': demote must be age or mass");
+      p->demote_by_mass = value == "mass";
+      continue;
     }
-    if (p.window <= 0 || p.n_sink < 0) return InvalidArgument("KV preset '" + name + "': window must be > 0");
-    if (p.warm_bits != 8 && p.warm_bits != 4 && p.warm_bits != 2)
-      return InvalidArgument("KV preset '" + name + "': bits must be 8, 4 or 2");
-    if (p.warm_group != 32 && p.warm_group != 64 && p.warm_group != 128)
-      return InvalidArgument("KV preset '" + name + "': group must be 32, 64 or 128");
-    if (p.warm_tokens < 0) return InvalidArgument("KV preset '" + name + "': warm must be >= 0 (0: no cold tier)");
-    if (p.cold_bits != 8 && p.cold_bits != 4 && p.cold_bits != 2)
-      return InvalidArgument("KV preset '" + name + "': cold_bits must be 8, 4 or 2");
-    if (p.promote_pages < 1 || p.promote_interval < 1)
-      return InvalidArgument("KV preset '" + name + "': promote and interval must be >= 1");
+    int v = 0;
+    try {
+      size_t used = 0;
+      v = std::stoi(value, &used);
+      if (used != value.size()) throw std::invalid_argument(value);
+    } catch (...) {
+      return InvalidArgument("KV preset '" + name + "': '" + kv + "' has no integer value");
+    }
+    if (k == "sink") p->n_sink = v;
+    else if (k == "window") p->window = v;
+    else if (k == "bits") p->warm_bits = v;
+    else if (k == "group") p->warm_group = v;
+    else if (k == "warm") p->warm_tokens = v;
+    else if (k == "cold_bits") p->cold_bits = v;
+    else if (k == "promote") p->promote_pages = v;
+    else if (k == "interval") p->promote_interval = v;
+    else
+      return InvalidArgument("KV preset '" + name + "': unknown key '" + k +
+                             "' (sink, window, bits, group, warm, cold_bits, promote, interval, demote)");
+  }
+  if (p->window <= 0 || p->n_sink < 0) return InvalidArgument("KV preset '" + name + "': window must be > 0");
+  if (p->warm_bits != 8 && p->warm_bits != 4 && p->warm_bits != 2)
+    return InvalidArgument("KV preset '" + name + "': bits must be 8, 4 or 2");
+  if (p->warm_group != 32 && p->warm_group != 64 && p->warm_group != 128)
+    return InvalidArgument("KV preset '" + name + "': group must be 32, 64 or 128");
+  if (p->warm_tokens < 0) return InvalidArgument("KV preset '" + name + "': warm must be >= 0 (0: no cold tier)");
+  if (p->cold_bits != 8 && p->cold_bits != 4 && p->cold_bits != 2)
+    return InvalidArgument("KV preset '" + name + "': cold_bits must be 8, 4 or 2");
+  if (p->promote_pages < 1 || p->promote_interval < 1)
+    return InvalidArgument("KV preset '" + name + "': promote and interval must be >= 1");
+  return Status::Ok();
+}
+
+}  // namespace
+
+StatusOr<KvPreset> KvPresetByName(const std::string& name) {
+  if (auto p = NamedPreset(name)) return *p;
+  // "akv:key=value,...": the balanced placement with those keys; "<tiered preset>,key=value,...":
+  // that preset with those keys.
+  const size_t comma = name.find(',');
+  if (name.rfind("akv:", 0) == 0 && !NamedPreset(name.substr(0, comma))) {
+    KvPreset p = *NamedPreset("akv-balanced");
+    p.name = name;
+    AKV_RETURN_IF_ERROR(ApplyPresetKeys(name, name.substr(4), &p));
     return p;
   }
+  if (comma != std::string::npos) {
+    auto base = NamedPreset(name.substr(0, comma));
+    if (base && base->window > 0) {
+      KvPreset p = *base;
+      p.name = name;
+      AKV_RETURN_IF_ERROR(ApplyPresetKeys(name, name.substr(comma + 1), &p));
+      return p;
+    }
+  }
   return InvalidArgument("unknown GPU KV cache '" + name +
-                         "' (f16, akv-balanced, akv-int2, akv-cold, "
+                         "' (f16, akv-balanced, akv-int2, akv-cold, a tiered preset followed by ,key=value..., or "
                          "akv:sink=S,window=W,bits=B,group=G[,warm=N,cold_bits=C,promote=K,interval=I,demote=age|mass])");
 }
 

@@ -67,6 +67,7 @@ StatusOr<Budget> Budget::Parse(std::string_view text) {
                            " (a fraction of the f16 cache 0.25 or 25%, tokens 1024t, or bits per value 4b)");
   };
   if (text.empty()) return bad("empty");
+  if (text == "none") return b;  // every method runs as given (e.g. the GPU presets, which have no budget keys)
   const char last = text.back();
   if (last == '%') {
     if (!ParseDouble(text.substr(0, text.size() - 1), &v) || v <= 0 || v > 100) return bad("percent must be in (0, 100]");

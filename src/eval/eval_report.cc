@@ -323,6 +323,7 @@ std::string MetaLines(const nlohmann::json& m) {
   add("ppl_text", "perplexity text");
   add("ppl_chunks", "perplexity chunks per context");
   add("threads", "threads");
+  add("device", "device");
   add("seconds", "wall time (s)");
   if (m.contains("merged") && m.at("merged").is_array())
     for (const auto& other : m.at("merged")) s += "\nMerged with the run:\n" + MetaLines(other);

@@ -23,6 +23,7 @@ namespace {
 struct EvalFlags {
   std::string model;
   int threads = 0;
+  std::string device = "cpu";
   std::vector<std::string> tasks = {"recall"};
   std::vector<std::string> methods = {"full", "akv:balanced"};
   std::vector<std::string> budgets = {"0.25"};
@@ -165,7 +166,7 @@ int Run(const EvalFlags& f) {
     o.ppl_text = std::move(*t);
   }
 
-  auto engine = Engine::Load({.model_path = f.model, .n_threads = f.threads});
+  auto engine = Engine::Load({.model_path = f.model, .n_threads = f.threads, .device = f.device});
   if (!engine.ok()) return ReportError(engine.status());
   Engine& eng = **engine;
   auto items = ExpandGrid(grid, GeometryOf(eng));
@@ -210,6 +211,7 @@ int Run(const EvalFlags& f) {
               {"trials", f.trials},
               {"seed", f.seed},
               {"threads", eng.n_threads()},
+              {"device", eng.on_gpu() ? eng.device() : std::string("cpu")},
               {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
   if (need_filler) run.meta["filler"] = Join(filler_files);
   if (need_text) {
@@ -234,6 +236,10 @@ void RegisterEval(CLI::App& app) {
   if (const char* env = std::getenv("AKV_MODEL")) f->model = env;
   sub->add_option("-m,--model", f->model, "GGUF model file (default: $AKV_MODEL)");
   sub->add_option("-t,--threads", f->threads, "Threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  sub->add_option("--device", f->device,
+                  "cpu, or cuda / cuda:N (builds with AKV_CUDA): the GPU caches (full, akv-balanced, akv-int2, akv-cold, "
+                  "akv:sink=..,warm=..) run as given, use --budgets none")
+      ->capture_default_str();
   sub->add_option("--task", f->tasks, "Tasks: ppl, recall, multifact, multiquery, passkey (comma list)")
       ->delimiter(',')
       ->capture_default_str();
@@ -244,7 +250,8 @@ void RegisterEval(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--budgets", f->budgets,
                   "KV memory budgets: fraction of the f16 cache (0.25 or 25%), f16 tokens (1024t) or bits per value (4b); "
-                  "eviction methods get max_total, akv kv_budget_mb, kivi/uniform the bit width that fits")
+                  "eviction methods get max_total, akv kv_budget_mb, kivi/uniform the bit width that fits; none: every "
+                  "method as given")
       ->delimiter(',')
       ->capture_default_str();
   sub->add_option("-c,--ctx", f->contexts, "Context lengths in tokens (comma list)")->delimiter(',')->capture_default_str();
