@@ -293,6 +293,9 @@ TEST_P(CudaReferenceTest, ColdTierWithEveryPagePromotedAttendsLikeTheWarmTier) {
   // Order noise measured at 5.4e-4 (qwen2-16m) and 1.45e-3 (llama-25m, 8 layers) at most; a
   // missing page at 6.4e-3 .. 0.2.
   constexpr double kBar = 3e-3;
+  // The int8 pages of both tiers (offsets of the key summary and the positions).
+  auto layout = PageLayout::Make(CodecSpec::Quantized(8, 32), CodecSpec::Quantized(8, 32), model_->config().head_dim, 256);
+  ASSERT_TRUE(layout.ok());
   struct Config {
     int promote;
     const char* demote;
@@ -318,9 +321,6 @@ TEST_P(CudaReferenceTest, ColdTierWithEveryPagePromotedAttendsLikeTheWarmTier) {
       // The cold pages hold the warm-only session's first warm pages byte for byte but for the key
       // summary (which the GPU warm tier does not keep), and a promoted page is one of them. (With
       // demote=mass too: prefill computes no attention mass, so its demotions go by age.)
-      auto layout = PageLayout::Make(CodecSpec::Quantized(8, 32), CodecSpec::Quantized(8, 32),
-                                     model_->config().head_dim, 256);
-      ASSERT_TRUE(layout.ok());
       for (int l : {0, model_->config().n_layer - 1})
         for (int page = 0; page < 3; ++page) {
           auto w = ref->PageBytes(1, l, 1, page), h = cold->PageBytes(3, l, 1, page);
@@ -365,9 +365,6 @@ TEST_P(CudaReferenceTest, ColdTierWithEveryPagePromotedAttendsLikeTheWarmTier) {
     EXPECT_EQ(mem.cold_tokens, 4 * 256);  // one more page went cold during decode
     EXPECT_GT(mem.promotions, 0);
     {  // which page the decode-time demotion took, per layer and KV head (age: positions 772..1027)
-      auto layout = PageLayout::Make(CodecSpec::Quantized(8, 32), CodecSpec::Quantized(8, 32),
-                                     model_->config().head_dim, 256);
-      ASSERT_TRUE(layout.ok());
       int not_oldest = 0, jobs = 0;
       for (int l = 0; l < model_->config().n_layer; ++l)
         for (int g = 0; g < model_->config().n_head_kv; ++g, ++jobs) {

@@ -395,8 +395,8 @@ struct CudaSession::Impl {
   DeviceBuffer mass_logits_cold, mass_cold;  // the promoted pages (promote_cap slots per job)
 
   // Cold tier (KvPreset::cold()): the warm tier holds warm_cap slots per job; when a step's tokens
-  // would not fit, its oldest page (first in the page table) is re-encoded into the cold codec in
-  // `stage`, copied to the next host page of the layer's ColdTier on the copy stream, and moved to
+  // would not fit, one page per job (the oldest, or with demote=mass the least attended:
+  // ChooseVictims) is re-encoded into the cold codec in `stage`, copied to the next host page of the layer's ColdTier on the copy stream, and moved to
   // the end of the table (warm_base grows by a page). Every promote_interval decode steps the
   // step's queries (q_stash, copied inside the graph) choose the promote_pages cold pages per job
   // with the largest GroupQkUpperBound; they are copied into the promotion buffer the graph does not
@@ -447,6 +447,12 @@ struct CudaSession::Impl {
   DevTier HotTier(int l) const { return hot[l].View(hot_counts(l), !tiered); }
   DevTier WarmTier(int l) const { return warm[l].View(warm_counts(l), false); }
   DevTier PromotedTier(int l) const { return cold_tiers[l].PromotedView(active); }
+  int warm_pages() const { return warm_cap / opt.page_slots; }  // per job
+  // The host mirror of the warm page tables as TierPool::Init writes them (page p of job j: j * pages + p).
+  void IdentityWarmTables() {
+    for (auto& t : warm_tables)
+      for (size_t i = 0; i < t.size(); ++i) t[i] = static_cast<int32_t>(i);
+  }
   StepParams* step() const { return step_dev.get<StepParams>(); }
 
   Status Init(CudaModel::Impl* model, const SessionOptions& o) {
@@ -557,9 +563,8 @@ struct CudaSession::Impl {
     cold_tiers.resize(c.n_layer);
     for (ColdTier& t : cold_tiers) AKV_RETURN_IF_ERROR(t.Init(layout, n_kv(), host_pages, K, 2));
     AKV_RETURN_IF_ERROR(stage.Init(layout, c.n_layer * n_kv(), 1, "cold demotion staging"));
-    warm_tables.assign(c.n_layer, std::vector<int32_t>(static_cast<size_t>(n_kv()) * (warm_cap / ps)));
-    for (auto& t : warm_tables)
-      for (size_t i = 0; i < t.size(); ++i) t[i] = static_cast<int32_t>(i);
+    warm_tables.assign(c.n_layer, std::vector<int32_t>(static_cast<size_t>(n_kv()) * warm_pages()));
+    IdentityWarmTables();
     promote_cap = K * ps;
     S_cold = DecodeSplits(promote_cap, n_kv(), m->dev.sm_count, DecodeAttentionWarpsPerSm(c.head_dim, R, p.cold_bits));
     AKV_RETURN_IF_ERROR(q_stash.Allocate(static_cast<size_t>(c.n_layer) * c.q_dim() * 4, "query stash"));
@@ -573,7 +578,7 @@ struct CudaSession::Impl {
     AKV_RETURN_IF_ERROR(promoted.Create());
     if (p.demote_by_mass) {
       AKV_RETURN_IF_ERROR(
-          page_scores.Allocate(static_cast<size_t>(c.n_layer) * n_kv() * (warm_cap / ps) * 4, "warm page scores"));
+          page_scores.Allocate(static_cast<size_t>(c.n_layer) * n_kv() * warm_pages() * 4, "warm page scores"));
       AKV_CUDA_RETURN(cudaMemset(page_scores.get(), 0, page_scores.bytes()));
       AKV_RETURN_IF_ERROR(victims.Allocate(static_cast<size_t>(c.n_layer) * n_kv() * 4, "demotion choices"));
     }
@@ -586,7 +591,7 @@ struct CudaSession::Impl {
   // reused for the newest tokens).
   Status ChooseVictims(std::vector<int32_t>* out) {
     const ModelConfig& c = cfg();
-    const int pages = warm_cap / opt.page_slots, nkv = n_kv();
+    const int pages = warm_pages(), nkv = n_kv();
     out->assign(static_cast<size_t>(c.n_layer) * nkv, 0);
     if (!mass_policy) return Status::Ok();
     std::vector<float> scores(page_scores.bytes() / 4);
@@ -645,7 +650,7 @@ struct CudaSession::Impl {
     // The demoted page becomes the last of each job's table (the next ones to fill), the pages
     // after it move up one: their slots shift down by a page, as warm_base grows by one. Stream
     // order puts the table update after the conversion read the page.
-    const int pages = warm_cap / ps;
+    const int pages = warm_pages();
     for (int l = 0; l < c.n_layer; ++l) {
       std::vector<int32_t>& t = warm_tables[l];
       for (int g = 0; g < nkv; ++g) {
@@ -829,7 +834,7 @@ struct CudaSession::Impl {
       if (mass_policy)  // decay 0.95 per step, as the CPU scorer's default (CacheConfig::decay)
         AKV_CUDA_RETURN(LaunchPageScores(warm_t, n_kv(), mass_warm.get<float>() + static_cast<size_t>(l) * n_kv() * warm_cap,
                                          warm_cap, 0.95f,
-                                         page_scores.get<float>() + static_cast<size_t>(l) * n_kv() * (warm_cap / opt.page_slots),
+                                         page_scores.get<float>() + static_cast<size_t>(l) * n_kv() * warm_pages(),
                                          stream));
     }
     return Status::Ok();
@@ -881,10 +886,7 @@ struct CudaSession::Impl {
   Status Upload(const int32_t* tokens, int n) {
     // The pinned staging buffer is reused: the previous step's copies must have left it.
     AKV_CUDA_RETURN(cudaStreamSynchronize(stream));
-    StepParams sp;
-    sp.pos0 = static_cast<int32_t>(n_past);
-    sp.n_new = n;
-    sp.warm_base = warm_base;
+    const StepParams sp = NextStep(n);
     uint8_t* st = staging.get<uint8_t>();
     std::memcpy(st, &sp, sizeof sp);
     if (tokens) std::memcpy(st + sizeof sp, tokens, static_cast<size_t>(n) * 4);
@@ -898,12 +900,16 @@ struct CudaSession::Impl {
   // A decode step's parameters and token, written on the device by a kernel: a host-to-device
   // copy would wait behind a promotion's copy on the copy engine and serialize the two.
   Status UploadDecode(int32_t token) {
+    AKV_CUDA_RETURN(LaunchSetDecodeStep(step(), tokens_dev.get<int32_t>(), NextStep(1), token, stream));
+    return Status::Ok();
+  }
+  // Where the next n tokens go.
+  StepParams NextStep(int n) const {
     StepParams sp;
     sp.pos0 = static_cast<int32_t>(n_past);
-    sp.n_new = 1;
+    sp.n_new = n;
     sp.warm_base = warm_base;
-    AKV_CUDA_RETURN(LaunchSetDecodeStep(step(), tokens_dev.get<int32_t>(), sp, token, stream));
-    return Status::Ok();
+    return sp;
   }
 
   Status CheckTokens(std::span<const int32_t> tokens) const {
@@ -1047,7 +1053,7 @@ StatusOr<std::vector<float>> CudaSession::LastAttentionMass(int layer) const {
   std::vector<float> out(static_cast<size_t>(nkv) * n, 0.0f);
   // Each tier's mass per slot, scattered to positions read from its pages' position sections
   // (slot order is not position order in the hot ring, after warm demotions, or in promoted pages).
-  auto scatter = [&](const DevTier& t, const float* mass_dev, int cap, int64_t tokens_per_job) -> Status {
+  auto scatter = [&](const DevTier& t, const float* mass_dev, int cap) -> Status {
     std::vector<float> mass(static_cast<size_t>(nkv) * cap);
     AKV_CUDA_RETURN(cudaMemcpy(mass.data(), mass_dev, mass.size() * 4, cudaMemcpyDeviceToHost));
     std::vector<int32_t> table(static_cast<size_t>(nkv) * t.max_pages), counts(nkv);
@@ -1056,7 +1062,7 @@ StatusOr<std::vector<float>> CudaSession::LastAttentionMass(int layer) const {
     const int ps = t.layout.capacity;
     std::vector<int32_t> pos(ps);
     for (int g = 0; g < nkv; ++g) {
-      const int used = static_cast<int>(std::min<int64_t>(counts[g], tokens_per_job));
+      const int used = counts[g];
       for (int p = 0; p * ps < used; ++p) {
         const uint8_t* page = t.pool + static_cast<size_t>(table[static_cast<size_t>(g) * t.max_pages + p]) * t.page_bytes;
         AKV_CUDA_RETURN(cudaMemcpy(pos.data(), page + t.layout.positions_offset, ps * 4, cudaMemcpyDeviceToHost));
@@ -1067,14 +1073,14 @@ StatusOr<std::vector<float>> CudaSession::LastAttentionMass(int layer) const {
     return Status::Ok();
   };
   AKV_RETURN_IF_ERROR(scatter(s.HotTier(layer), s.mass_hot.get<float>() + static_cast<size_t>(layer) * nkv * s.hot_cap,
-                              s.hot_cap, n));
+                              s.hot_cap));
   if (s.tiered)
     AKV_RETURN_IF_ERROR(scatter(s.WarmTier(layer),
-                                s.mass_warm.get<float>() + static_cast<size_t>(layer) * nkv * s.warm_cap, s.warm_cap, n));
+                                s.mass_warm.get<float>() + static_cast<size_t>(layer) * nkv * s.warm_cap, s.warm_cap));
   if (s.cold)  // the pages the last step attended; cold tokens that were not promoted get 0
     AKV_RETURN_IF_ERROR(scatter(s.PromotedTier(layer),
                                 s.mass_cold.get<float>() + static_cast<size_t>(layer) * nkv * s.promote_cap,
-                                s.promote_cap, n));
+                                s.promote_cap));
   return out;
 }
 
@@ -1087,32 +1093,23 @@ StatusOr<std::vector<uint8_t>> CudaSession::PageBytes(int tier, int layer, int j
   if (s.promoter.joinable()) s.promoter.join();
   AKV_CUDA_RETURN(cudaStreamSynchronize(s.stream));
   if (s.copy_stream) AKV_CUDA_RETURN(cudaStreamSynchronize(s.copy_stream));
-  const TierPool* pool = nullptr;
-  int32_t id = 0;
   if (tier == 3) {
     if (!s.cold || page >= s.n_cold_pages) return InvalidArgument("CUDA session: no cold page " + std::to_string(page));
     const ColdTier& t = s.cold_tiers[layer];
     const uint8_t* p = t.host_page(job, page);
     return std::vector<uint8_t>(p, p + t.layout().total_bytes);
   }
-  if (tier == 0) pool = &s.hot[layer];
-  if (tier == 1 && s.tiered) pool = &s.warm[layer];
-  if (tier == 2 && s.cold) {
-    DevTier v = s.cold_tiers[layer].PromotedView(s.active);
-    if (page >= v.max_pages) return InvalidArgument("CUDA session: no promoted page " + std::to_string(page));
-    std::vector<uint8_t> out(v.layout.total_bytes);
-    AKV_CUDA_RETURN(cudaMemcpy(&id, v.page_table + static_cast<size_t>(job) * v.max_pages + page, 4,
-                               cudaMemcpyDeviceToHost));
-    AKV_CUDA_RETURN(cudaMemcpy(out.data(), v.pool + static_cast<size_t>(id) * v.page_bytes, out.size(),
-                               cudaMemcpyDeviceToHost));
-    return out;
-  }
-  if (!pool || page >= pool->pages_per_job) return InvalidArgument("CUDA session: no such tier or page");
-  AKV_CUDA_RETURN(cudaMemcpy(&id, pool->table.get<int32_t>() + static_cast<size_t>(job) * pool->pages_per_job + page, 4,
+  std::optional<DevTier> v;
+  if (tier == 0) v = s.HotTier(layer);
+  if (tier == 1 && s.tiered) v = s.WarmTier(layer);
+  if (tier == 2 && s.cold) v = s.PromotedTier(layer);
+  if (!v || page >= v->max_pages) return InvalidArgument("CUDA session: no such tier or page");
+  int32_t id = 0;
+  AKV_CUDA_RETURN(cudaMemcpy(&id, v->page_table + static_cast<size_t>(job) * v->max_pages + page, 4,
                              cudaMemcpyDeviceToHost));
-  std::vector<uint8_t> out(pool->layout.total_bytes);
-  AKV_CUDA_RETURN(cudaMemcpy(out.data(), pool->pool.get<uint8_t>() + static_cast<size_t>(id) * PageStride(pool->layout),
-                             out.size(), cudaMemcpyDeviceToHost));
+  std::vector<uint8_t> out(v->layout.total_bytes);
+  AKV_CUDA_RETURN(cudaMemcpy(out.data(), v->pool + static_cast<size_t>(id) * v->page_bytes, out.size(),
+                             cudaMemcpyDeviceToHost));
   return out;
 }
 
@@ -1153,11 +1150,10 @@ void CudaSession::Reset() {
     s.n_cold_pages = 0;
     s.pending = s.pending_skip = false;
     s.steps_since_promote = 0;
-    for (size_t l = 0; l < s.warm_tables.size(); ++l) {
-      std::vector<int32_t>& t = s.warm_tables[l];
-      for (size_t i = 0; i < t.size(); ++i) t[i] = static_cast<int32_t>(i);
-      cudaMemcpyAsync(s.warm[l].table.get(), t.data(), t.size() * 4, cudaMemcpyHostToDevice, s.stream);
-    }
+    s.IdentityWarmTables();
+    for (size_t l = 0; l < s.warm_tables.size(); ++l)
+      cudaMemcpyAsync(s.warm[l].table.get(), s.warm_tables[l].data(), s.warm_tables[l].size() * 4,
+                      cudaMemcpyHostToDevice, s.stream);
     if (s.mass_policy) cudaMemsetAsync(s.page_scores.get(), 0, s.page_scores.bytes(), s.stream);
     // Nothing promoted in either buffer.
     const std::vector<std::vector<int>> none(s.n_kv());

@@ -10,7 +10,8 @@ namespace {
 
 constexpr const char* kGpuCaches =
     "full (f16), akv-balanced (= akv, akv:balanced), akv-int2, akv-cold, "
-    "akv:sink=S,window=W,bits=B,group=G[,warm=N,cold_bits=C,promote=K,interval=I]";
+    "a tiered preset followed by ,key=value..., "
+    "akv:sink=S,window=W,bits=B,group=G[,warm=N,cold_bits=C,promote=K,interval=I,demote=age|mass]";
 
 }  // namespace
 
