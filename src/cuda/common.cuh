@@ -61,4 +61,32 @@ __device__ __forceinline__ uint8_t* PageOf(const DevTier& t, int job, int page) 
   return t.pool + static_cast<size_t>(t.page_table[static_cast<int64_t>(job) * t.max_pages + page]) * t.page_bytes;
 }
 
+// Element c of the key in slot j of 32-slot tile `tile` of a page, de-quantized as the CPU codecs
+// do (fma(code, scale, zero)); f16 pages hold the value itself.
+__device__ __forceinline__ float KeyElement(const DevPageLayout& L, const uint8_t* page, int tile, int c, int j) {
+  if (L.bits == 16) {
+    return H2F(reinterpret_cast<const uint16_t*>(page + L.key_data_offset)[(static_cast<size_t>(tile) * L.head_dim + c) * 32 + j]);
+  }
+  const int U = 4 * L.bits;
+  const uint8_t* unit = page + L.key_data_offset + (static_cast<size_t>(tile) * L.head_dim + c) * U;
+  const int code = (unit[j % U] >> (L.bits * (j / U))) & ((1 << L.bits) - 1);
+  const size_t at = (static_cast<size_t>(tile) * (L.head_dim / L.key_group) + c / L.key_group) * 32 + j;
+  return fmaf(static_cast<float>(code), H2F(reinterpret_cast<const uint16_t*>(page + L.key_scales_offset)[at]),
+              H2F(reinterpret_cast<const uint16_t*>(page + L.key_zeros_offset)[at]));
+}
+
+// Element c of the value in slot sip of a page. Value tiles: [D / unit][32 slots][unit]; unit = 16
+// f16 channels (32 bytes) or a packed unit of 32 quantized channels.
+__device__ __forceinline__ float ValueElement(const DevPageLayout& L, const uint8_t* page, int sip, int c) {
+  const uint8_t* vtile = page + L.value_data_offset + static_cast<size_t>(sip / 32) * (L.head_dim * 32 * L.bits / 8);
+  if (L.bits == 16) return H2F(reinterpret_cast<const uint16_t*>(vtile + ((c / 16) * 32 + sip % 32) * 32)[c % 16]);
+  const int U = 4 * L.bits;
+  const int j = c % 32;
+  const uint8_t* unit = vtile + ((c / 32) * 32 + sip % 32) * U;
+  const int code = (unit[j % U] >> (L.bits * (j / U))) & ((1 << L.bits) - 1);
+  const size_t at = static_cast<size_t>(sip) * (L.head_dim / L.value_group) + c / L.value_group;
+  return fmaf(static_cast<float>(code), H2F(reinterpret_cast<const uint16_t*>(page + L.value_scales_offset)[at]),
+              H2F(reinterpret_cast<const uint16_t*>(page + L.value_zeros_offset)[at]));
+}
+
 }  // namespace akv::cuda

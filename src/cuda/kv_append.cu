@@ -17,8 +17,9 @@ __device__ __forceinline__ uint16_t NextDownF16(uint16_t h) {
   if ((h & 0x7fff) == 0) return 0x8001;
   return (h & 0x8000) ? static_cast<uint16_t>(h + 1) : static_cast<uint16_t>(h - 1);
 }
-__device__ __forceinline__ uint16_t NextUpNonNegativeF16(uint16_t h) {
-  return (h & 0x7fff) == 0 ? uint16_t(1) : static_cast<uint16_t>(h + 1);
+__device__ __forceinline__ uint16_t NextUpF16(uint16_t h) {
+  if ((h & 0x7fff) == 0) return 0x0001;
+  return (h & 0x8000) ? static_cast<uint16_t>(h - 1) : static_cast<uint16_t>(h + 1);
 }
 
 // ChooseGroupParams of group_quant_ref.cc, operation for operation.
@@ -34,7 +35,7 @@ __device__ void ChooseGroupParams(float lo, float hi, int bits, uint16_t* scale,
     return;
   }
   uint16_t s = F2H(__fdiv_rn(__fsub_rn(hi, zf), max_code));
-  while (fmaf(max_code, H2F(s), zf) < hi) s = NextUpNonNegativeF16(s);
+  while (fmaf(max_code, H2F(s), zf) < hi) s = NextUpF16(s);
   *scale = s;
 }
 
@@ -162,54 +163,19 @@ __device__ void WriteSlot(const DevTier& t, int job, int slot, int position, con
   }
 }
 
-// Reads slot `slot` of an f16 tier back as f32 (demotion source).
-template <int D>
-__device__ void ReadF16Slot(const DevTier& t, int job, int slot, float (&k)[D / 32], float (&v)[D / 32]) {
-  const DevPageLayout& L = t.layout;
-  const int lane = threadIdx.x & 31;
-  const uint8_t* page = PageOf(t, job, slot / L.capacity);
-  const int sip = slot % L.capacity;
-  const uint16_t* ktile = reinterpret_cast<const uint16_t*>(page + L.key_data_offset) + static_cast<size_t>(sip / 32) * D * 32;
-  const uint8_t* vtile = page + L.value_data_offset + static_cast<size_t>(sip / 32) * (D * 32 * 2);
-#pragma unroll
-  for (int i = 0; i < D / 32; ++i) {
-    const int c = lane + 32 * i;
-    k[i] = H2F(ktile[c * 32 + sip % 32]);
-    v[i] = H2F(reinterpret_cast<const uint16_t*>(vtile + ((c / 16) * 32 + sip % 32) * 32)[c % 16]);
-  }
-}
-
-// Reads slot `slot` of any tier back as f32 (lane l gets channels l + 32 i), de-quantizing as the
-// CPU codecs do: x = fma(code, scale, zero).
+// Reads slot `slot` of a tier back as f32 (lane l gets channels l + 32 i), de-quantized as the CPU
+// codecs do (KeyElement / ValueElement, common.cuh): the demotion source.
 template <int D>
 __device__ void ReadSlot(const DevTier& t, int job, int slot, float (&k)[D / 32], float (&v)[D / 32]) {
   const DevPageLayout& L = t.layout;
-  if (L.bits == 16) {
-    ReadF16Slot<D>(t, job, slot, k, v);
-    return;
-  }
   const int lane = threadIdx.x & 31;
   const uint8_t* page = PageOf(t, job, slot / L.capacity);
   const int sip = slot % L.capacity;
-  const int tile = sip / 32, j = sip % 32;
-  const int bits = L.bits, U = 4 * bits, mask = (1 << bits) - 1;
-  const uint8_t* ktile = page + L.key_data_offset + static_cast<size_t>(tile) * D * U;
-  const uint16_t* ks = reinterpret_cast<const uint16_t*>(page + L.key_scales_offset);
-  const uint16_t* kz = reinterpret_cast<const uint16_t*>(page + L.key_zeros_offset);
-  const uint8_t* vtile = page + L.value_data_offset + static_cast<size_t>(tile) * (D * 32 * bits / 8);
-  const uint16_t* vs = reinterpret_cast<const uint16_t*>(page + L.value_scales_offset);
-  const uint16_t* vz = reinterpret_cast<const uint16_t*>(page + L.value_zeros_offset);
-  const int kgroups = D / L.key_group, vgroups = D / L.value_group;
 #pragma unroll
   for (int i = 0; i < D / 32; ++i) {
     const int c = lane + 32 * i;
-    const int kcode = (ktile[c * U + j % U] >> (bits * (j / U))) & mask;
-    const size_t kat = (static_cast<size_t>(tile) * kgroups + c / L.key_group) * 32 + j;
-    k[i] = fmaf(static_cast<float>(kcode), H2F(ks[kat]), H2F(kz[kat]));
-    // Value `lane` of unit i: byte lane % U, field lane / U.
-    const int vcode = (vtile[(i * 32 + j) * U + lane % U] >> (bits * (lane / U))) & mask;
-    const size_t vat = static_cast<size_t>(sip) * vgroups + c / L.value_group;
-    v[i] = fmaf(static_cast<float>(vcode), H2F(vs[vat]), H2F(vz[vat]));
+    k[i] = KeyElement(L, page, sip / 32, c, sip % 32);
+    v[i] = ValueElement(L, page, sip, c);
   }
 }
 
@@ -228,17 +194,14 @@ __global__ void __launch_bounds__(kWarps * 32) ConvertKernel(DevTier src, int sr
   WriteSlot<D>(dst, dst_job0 + job, slot, pos, k, v);
 }
 
+// f16 rounding of x toward -inf / +inf (attn/key_summary.cc's F16RoundDown / F16RoundUp).
 __device__ __forceinline__ uint16_t F16RoundDown(float x) {
   const uint16_t h = F2H(x);
-  if (H2F(h) <= x) return h;
-  if ((h & 0x7fff) == 0) return 0x8001;
-  return (h & 0x8000) ? static_cast<uint16_t>(h + 1) : static_cast<uint16_t>(h - 1);
+  return H2F(h) <= x ? h : NextDownF16(h);
 }
 __device__ __forceinline__ uint16_t F16RoundUp(float x) {
   const uint16_t h = F2H(x);
-  if (H2F(h) >= x) return h;
-  if ((h & 0x7fff) == 0) return 0x0001;
-  return (h & 0x8000) ? static_cast<uint16_t>(h - 1) : static_cast<uint16_t>(h + 1);
+  return H2F(h) >= x ? h : NextUpF16(h);
 }
 
 // Key summary of page 0 of job dst_job0 + blockIdx.x: one warp per 32 slots, lanes over channels
@@ -306,7 +269,7 @@ __global__ void __launch_bounds__(kWarps * 32) DemoteKernel(DevTier hot, DevTier
   const int pos = lo + i;
   if (pos >= hi) return;
   float k[D / 32], v[D / 32];
-  ReadF16Slot<D>(hot, job, p.n_sink + (pos - p.n_sink) % p.window, k, v);
+  ReadSlot<D>(hot, job, p.n_sink + (pos - p.n_sink) % p.window, k, v);
   WriteSlot<D>(warm, job, pos - p.n_sink - step->warm_base, pos, k, v);
 }
 
