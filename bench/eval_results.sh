@@ -16,10 +16,10 @@ OUT=bench/results/eval
 mkdir -p "$OUT"
 DEPTHS=0.05,0.25,0.5,0.75,0.95
 # Eviction baselines and the AKV presets at the same byte budget (bench/results/eval/*/results.json
-# record the bytes each actually used). akv:aggressive is the preset that fits 25% at 4K;
-# akv:balanced's floor (int4 keys, f16 sinks and recent window) is about 28%.
-RECALL_METHODS=full,akv:aggressive,akv:balanced,h2o,snapkv,window
-PPL_METHODS=full,akv:aggressive,akv:balanced,akv:quality,kivi,kivi:4,uniform,uniform:int4,h2o,snapkv,window
+# record the bytes each actually used). akv:lean (int4 keys everywhere, int2 cold values) and
+# akv:aggressive (int2 cold tier) fit 25% at 4K; akv:balanced's floor is about 28%.
+RECALL_METHODS=full,akv:aggressive,akv:balanced,akv:lean,h2o,snapkv,window
+PPL_METHODS=full,akv:aggressive,akv:balanced,akv:lean,akv:quality,kivi,kivi:4,uniform,uniform:int4,h2o,snapkv,window
 
 # 4K (the bar's context): 8 trials per depth; 1K and 2K: 6.
 "$AKV" eval -m "$M" -t "$T" --task recall -c 4096 --depths $DEPTHS --trials 8 --seed 1 \

@@ -24,7 +24,7 @@ TEST(CacheConfig, PresetsAndOverrides) {
   auto again = CacheConfig::Parse(c->ToString());
   ASSERT_TRUE(again.ok()) << c->ToString();
   EXPECT_EQ(again->ToString(), c->ToString());
-  for (const char* p : {"akv", "akv:quality", "akv:balanced", "akv:aggressive", "akv:compact"}) EXPECT_TRUE(CacheConfig::Parse(p).ok()) << p;
+  for (const char* p : {"akv", "akv:quality", "akv:balanced", "akv:aggressive", "akv:lean", "akv:compact"}) EXPECT_TRUE(CacheConfig::Parse(p).ok()) << p;
   EXPECT_NE(CacheConfig::Help().find("protect_recent"), std::string::npos);
 }
 
@@ -542,6 +542,37 @@ TEST(TieredCache, CompactPresetMovesWholeBlocksCold) {
                       (128.0 * (st.hot.tokens + st.warm.tokens + st.cold.tokens));
   EXPECT_NEAR(st.bits_per_value, bits, 1e-9);
   EXPECT_LT(st.bits_per_value, 3.0);
+}
+
+// akv:lean under a budget of 25% of the f16 K/V bytes (as `akv eval --budgets 0.25` sets it):
+// every key stays int4 (per token in warm, per channel over 128-token blocks in cold), cold values
+// int2 with a scale only; nothing lost, the reported bits equal the codecs' byte sizes, and at 4K
+// tokens the pages (positions, scales, summaries included) stay within 1.05x the budget, the
+// harness's "in budget" (akv:balanced's floor is ~28% there).
+TEST(TieredCache, LeanPresetFitsAQuarterOfF16) {
+  ThreadPool pool(2);
+  Synthetic s;
+  // 4 stores x 4096 tokens x 256 bytes (f16 K and V, head_dim 64) = 4 MiB; a quarter: 1 MiB.
+  auto c = Make("akv:lean,kv_budget_mb=1", s.shape);
+  ASSERT_NE(c, nullptr);
+  const int n = 4096;
+  Feed(*c, s, n - 16, 512, pool);  // prefill
+  Feed(*c, s, 16, 1, pool);        // decode
+  ASSERT_TRUE(c->CheckInvariants().ok()) << c->CheckInvariants().ToString();
+  for (int l = 0; l < s.shape.n_layer; ++l)
+    for (int h = 0; h < s.shape.n_head_kv; ++h)
+      for (int p = 0; p < n; p += 7) ASSERT_GE(c->TierOf(l, h, p), 0) << "position " << p << " lost";
+  const CacheStats st = c->Stats();
+  const int64_t tokens = int64_t(n) * s.shape.n_layer * s.shape.n_head_kv;
+  EXPECT_EQ(st.hot.tokens + st.warm.tokens + st.cold.tokens, tokens);
+  EXPECT_EQ(st.evicted, 0);
+  EXPECT_GT(st.cold.tokens, tokens / 2);
+  // head_dim 64: f16 256 bytes; warm int4 keys 32 + 2x2 (scale, zero), symmetric int4 values 32 + 2;
+  // cold int4 keys 32 + 4 * 64 / 128 per channel, symmetric int2 values 16 + 2.
+  const double bits = 8.0 * (256.0 * st.hot.tokens + 70.0 * st.warm.tokens + 52.0 * st.cold.tokens) / (128.0 * tokens);
+  EXPECT_NEAR(st.bits_per_value, bits, 1e-9);
+  EXPECT_LT(st.bits_per_value, 3.7);
+  EXPECT_LE(static_cast<double>(st.total_bytes()), 1.05 * 0.25 * 256.0 * tokens);
 }
 
 TEST(CacheConfig, CompactPagesHoldWholeKeyBlocks) {

@@ -77,6 +77,10 @@ const Preset kPresets[] = {
      "sinks + recent + 5% heavy hitters in f16, every other token int4 (groups of 32): ~5.6 bits/value"},
     {"akv", "aggressive", "hot_budget=0.03,warm_budget=0.3,warm_bits=4,cold_bits=2,warm_value_bits=2,cold_value_bits=0,group_size=64",
      "f16 sinks + recent, 30% int4 keys / int2 values, the rest int2: ~3.3 bits/value"},
+    {"akv", "lean", "hot_budget=0.015,warm_budget=0.1,warm_bits=4,cold_bits=4,cold_value_bits=2,cold_key_block=128,"
+     "symmetric_values=true,group_size=64",
+     "f16 sinks + recent + heavy hitters (1.5%), the next 10% int4, the rest int4 keys per channel over 128-token "
+     "blocks / int2 values (scale only): int4 keys everywhere at ~3.5 bits/value, ~26% of the f16 bytes at 4K"},
     {"akv", "compact", "hot_budget=0,warm_budget=0,warm_bits=4,cold_bits=2,cold_value_bits=2,cold_key_block=128,"
      "symmetric_values=true,group_size=64,n_anchors=4,protect_recent=8,layer_adaptive=false,rank_by_recency=true",
      "f16 sinks + the last 8 tokens, an int4 staging block, the rest int2 (keys per channel over 128 tokens, "
