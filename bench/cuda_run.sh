@@ -5,6 +5,7 @@
 # variant of the environment switches in src/cuda/attention_decode.cu),
 # cli (akv run / perplexity --device cuda against the CPU), serve (akv serve --device cuda: greedy
 # completions and two concurrent streams against akv run --device cuda, a bad body, SIGTERM), e2e (akv bench --device cuda, 7B shape),
+# prefill (7B prompts of 512 / 4K / 16K tokens),
 # cold (akv-cold decode at 32K with promotion intervals 8 / 1 / none, and 16 promoted pages), eval (delayed
 # recall on the GPU caches, needs akv-tiny-llama-25m-f16 in the carry),
 # torch / hf (PyTorch and HF transformers baselines). JSON results and one log (run.log; at most 8
@@ -124,6 +125,11 @@ if has e2e; then
   section "akv bench --device cuda"
   timeout 300 $B/akv bench --device cuda -m random:llama-2-7b -p 512 -n 64 -d 4096,16384,32768 \
     --cache full --cache akv-balanced --cache akv-int2 --cache akv-cold -r 3 --json "$OUT/e2e.json" 2>&1
+fi
+if has prefill; then  # long prompts (7B shape): prefill tokens/s with the f16 cache and akv-balanced
+  section "akv bench --device cuda, prefill"
+  timeout 280 $B/akv bench --device cuda -m random:llama-2-7b -p ${PREFILL_LENGTHS:-512,4096,16384} -n 0 \
+    --cache full --cache akv-balanced -r 2 --json "$OUT/prefill.json" 2>&1
 fi
 if has cold; then  # akv-cold: the cost of promotion (every 8 steps, every other step, only at demotions) at 32K
   section "akv bench --device cuda, cold tier promotion intervals"
