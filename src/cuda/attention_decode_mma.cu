@@ -118,12 +118,12 @@ __global__ void __launch_bounds__(kMmaWarps * 32, R >= 2 ? 3 : 4)
       const float* qr = qj + (col % R) * D + 16 * j + 2 * t;
       const float s = qscale * qup;
       const float v[4] = {qr[0] * s, qr[1] * s, qr[8] * s, qr[9] * s};
-      qb[j][0] = Pack(v[0], v[1]);
-      qb[j][1] = Pack(v[2], v[3]);
       if constexpr (kF16) {
-        const __half2 h0 = *reinterpret_cast<const __half2*>(&qb[j][0]), h1 = *reinterpret_cast<const __half2*>(&qb[j][1]);
-        ql[j][0] = Pack(v[0] - __low2float(h0), v[1] - __high2float(h0));
-        ql[j][1] = Pack(v[2] - __low2float(h1), v[3] - __high2float(h1));
+        SplitPair(v[0], v[1], &qb[j][0], &ql[j][0]);
+        SplitPair(v[2], v[3], &qb[j][1], &ql[j][1]);
+      } else {
+        qb[j][0] = Pack(v[0], v[1]);
+        qb[j][1] = Pack(v[2], v[3]);
       }
     }
   }
@@ -529,10 +529,10 @@ __global__ void __launch_bounds__(kMmaWarps * 32, R >= 2 ? 3 : 4)
         for (int hf = 0; hf < 2; ++hf) {
           const float p0 = 2 * t < R ? p[mu][hf][0] : 0.0f;
           const float p1 = C::NE > 1 && 2 * t + 1 < R ? p[mu][hf][C::NE - 1] : 0.0f;
-          const uint32_t hi = Pack(p0, p1);
-          const __half2 h = *reinterpret_cast<const __half2*>(&hi);
+          uint32_t hi, lo;
+          SplitPair(p0, p1, &hi, &lo);
           Bh[mu][hf] = MovT(hi);
-          Bl[mu][hf] = MovT(Pack(p0 - __low2float(h), p1 - __high2float(h)));
+          Bl[mu][hf] = MovT(lo);
         }
 #pragma unroll
       for (int mt = 0; mt < D / 16; ++mt)

@@ -49,12 +49,6 @@ __device__ __forceinline__ void SplitF16(float x, __half* hi, __half* lo) {
   *hi = h;
   *lo = __float2half_rn(x - __half2float(h));
 }
-// (hi, lo) f16 pairs of two floats.
-__device__ __forceinline__ void SplitPair(float a, float b, uint32_t* hi, uint32_t* lo) {
-  *hi = Pack(a, b);
-  const __half2 h = *reinterpret_cast<const __half2*>(hi);
-  *lo = Pack(a - __low2float(h), b - __high2float(h));
-}
 // 8 codes of `bits` bits: field `field` of the 8 bytes at p (8-byte aligned).
 __device__ __forceinline__ void Codes8(const uint8_t* p, int bits, int field, float (&c)[8]) {
   const uint2 w = *reinterpret_cast<const uint2*>(p);
@@ -70,6 +64,20 @@ __device__ __forceinline__ void Dequant8(const float (&c)[8], const float (&sc)[
   for (int i = 0; i < 4; ++i) SplitPair(fmaf(c[2 * i], sc[2 * i], z[2 * i]), fmaf(c[2 * i + 1], sc[2 * i + 1], z[2 * i + 1]), &h[i], &l[i]);
   *hi = make_uint4(h[0], h[1], h[2], h[3]);
   *lo = make_uint4(l[0], l[1], l[2], l[3]);
+}
+// c += a * b: a as (hi, lo) A fragments, b read with ldmatrix.x2.trans from chunk `at` of the high
+// plane and, for de-quantized tiles (split), of the low plane too: hi*hi + lo*hi (+ hi*lo).
+__device__ __forceinline__ void MmaSplit(float (&c)[4], const uint32_t (&ah)[4], const uint32_t (&al)[4],
+                                         const uint4* b_hi, const uint4* b_lo, int at, bool split) {
+  uint32_t bh[2];
+  LdsmX2T(bh, &b_hi[at]);
+  Mma(c, ah[0], ah[1], ah[2], ah[3], bh[0], bh[1]);
+  Mma(c, al[0], al[1], al[2], al[3], bh[0], bh[1]);
+  if (split) {
+    uint32_t bl[2];
+    LdsmX2T(bl, &b_lo[at]);
+    Mma(c, ah[0], ah[1], ah[2], ah[3], bl[0], bl[1]);
+  }
 }
 __device__ __forceinline__ void Halves8(const uint4& v, float (&f)[8]) {
   const uint32_t w[4] = {v.x, v.y, v.z, v.w};
@@ -214,17 +222,7 @@ __global__ void __launch_bounds__(kThreads) PrefillAttentionMmaKernel(DevTierSet
         LdsmX4(al, &sm.ql[r0 + lane % 16][16 * ks + 8 * (lane / 16)]);
         const int c = 16 * ks + 8 * lmat + lrow;
 #pragma unroll
-        for (int nt = 0; nt < 4; ++nt) {
-          uint32_t bh[2];
-          LdsmX2T(bh, &sm.kh[KChunk(c, nt)]);
-          Mma(sc[nt], ah[0], ah[1], ah[2], ah[3], bh[0], bh[1]);
-          Mma(sc[nt], al[0], al[1], al[2], al[3], bh[0], bh[1]);
-          if (split) {
-            uint32_t bl[2];
-            LdsmX2T(bl, &sm.kl[KChunk(c, nt)]);
-            Mma(sc[nt], ah[0], ah[1], ah[2], ah[3], bl[0], bl[1]);
-          }
-        }
+        for (int nt = 0; nt < 4; ++nt) MmaSplit(sc[nt], ah, al, sm.kh, sm.kl, KChunk(c, nt), split);
       }
       // Causal mask and online softmax; accumulator i of n-tile nt: row fr + 8 (i / 2), slot 8 nt + 2 fc + i % 2.
       float mx[2] = {-INFINITY, -INFINITY};
@@ -269,17 +267,7 @@ __global__ void __launch_bounds__(kThreads) PrefillAttentionMmaKernel(DevTierSet
         SplitPair(sc[2 * kk + 1][2], sc[2 * kk + 1][3], &ph[3], &pl[3]);
         const int sl = 16 * kk + 8 * lmat + lrow;
 #pragma unroll
-        for (int nd = 0; nd < D / 8; ++nd) {
-          uint32_t bh[2];
-          LdsmX2T(bh, &sm.vh[VChunk(nd / 2, sl, nd % 2)]);
-          Mma(o[nd], ph[0], ph[1], ph[2], ph[3], bh[0], bh[1]);
-          Mma(o[nd], pl[0], pl[1], pl[2], pl[3], bh[0], bh[1]);
-          if (split) {
-            uint32_t bl[2];
-            LdsmX2T(bl, &sm.vl[VChunk(nd / 2, sl, nd % 2)]);
-            Mma(o[nd], ph[0], ph[1], ph[2], ph[3], bl[0], bl[1]);
-          }
-        }
+        for (int nd = 0; nd < D / 8; ++nd) MmaSplit(o[nd], ph, pl, sm.vh, sm.vl, VChunk(nd / 2, sl, nd % 2), split);
       }
     }
   }
@@ -302,24 +290,19 @@ __global__ void __launch_bounds__(kThreads) PrefillAttentionMmaKernel(DevTierSet
   }
 }
 
-// One launch of `Kernel` (dynamic shared memory SmemT, kBlockRows rows per block).
-template <auto Kernel, typename SmemT, int kBlockRows>
-cudaError_t LaunchWith(const DevTierSet& tiers, const PrefillAttnArgs& a, cudaStream_t s) {
+template <int D>
+cudaError_t Launch(const DevTierSet& tiers, const PrefillAttnArgs& a, cudaStream_t s) {
   static bool configured = false;
-  const int bytes = static_cast<int>(sizeof(SmemT));
+  const int bytes = static_cast<int>(sizeof(MmaSmem<D>));
   if (!configured) {
-    cudaError_t e = cudaFuncSetAttribute(Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+    cudaError_t e = cudaFuncSetAttribute(PrefillAttentionMmaKernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
     if (e != cudaSuccess) return e;
     configured = true;
   }
-  const int QT = kBlockRows / a.R;
+  const int QT = kMmaRows / a.R;
   const dim3 grid((a.max_tokens + QT - 1) / QT, a.n_kv);
-  Kernel<<<grid, kThreads, bytes, s>>>(tiers, a);
+  PrefillAttentionMmaKernel<D><<<grid, kThreads, bytes, s>>>(tiers, a);
   return cudaGetLastError();
-}
-template <int D>
-cudaError_t LaunchMma(const DevTierSet& tiers, const PrefillAttnArgs& a, cudaStream_t s) {
-  return LaunchWith<PrefillAttentionMmaKernel<D>, MmaSmem<D>, kMmaRows>(tiers, a, s);
 }
 
 }  // namespace
@@ -330,7 +313,7 @@ cudaError_t LaunchPrefillAttention(const DevTierSet& tiers, const PrefillAttnArg
   if (a.max_tokens <= 0 || a.n_kv <= 0 || tiers.n <= 0) return cudaSuccess;
   const int D = tiers.t[0].layout.head_dim;
   if (!PrefillAttentionSupports(D, a.R)) return cudaErrorInvalidValue;
-  return D == 64 ? LaunchMma<64>(tiers, a, s) : LaunchMma<128>(tiers, a, s);
+  return D == 64 ? Launch<64>(tiers, a, s) : Launch<128>(tiers, a, s);
 }
 
 }  // namespace akv::cuda

@@ -129,5 +129,12 @@ __device__ __forceinline__ uint32_t Pack(float lo, float hi) {
   const __half2 h = __floats2half2_rn(lo, hi);
   return *reinterpret_cast<const uint32_t*>(&h);
 }
+// Two floats as a high f16 pair and the low pair of what it leaves (a = hi + lo to ~2^-22): the
+// tensor-core kernels multiply both parts to keep f32 accuracy from f16 operands.
+__device__ __forceinline__ void SplitPair(float a, float b, uint32_t* hi, uint32_t* lo) {
+  *hi = Pack(a, b);
+  const __half2 h = *reinterpret_cast<const __half2*>(hi);
+  *lo = Pack(a - __low2float(h), b - __high2float(h));
+}
 
 }  // namespace akv::cuda
